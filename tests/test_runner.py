@@ -1,0 +1,203 @@
+"""The sweep runner against a scripted backend: ordering, resume, OOM, errors, Ctrl-C, --max-time."""
+
+import pytest
+import torch
+
+from bench import results as R
+from bench.backends import CaseExtras
+from bench.config import BenchConfig
+from bench.runner import Interrupted, add_roofline, is_oom, run_sweep
+from bench.stats import Stat
+from bench.timing import GenerationTiming
+
+
+class FakeBackend:
+    """Generates clocks without a model; `fail` maps an effort to an exception to raise."""
+
+    def __init__(self, fail=None, tick=0.01):
+        self.fail = fail or {}
+        self.tick = tick
+        self.loads = []
+        self.calls = []
+        self.recovered = 0
+        self.unloaded = 0
+
+    def describe(self):
+        return {"kind": "transformers"}
+
+    def model_info(self):
+        return R.ModelInfo(id="fake", source="synthetic", synthetic=True)
+
+    def load(self, quant, attn):
+        self.loads.append((quant, attn))
+        return R.LoadRecord(quant=quant, attn=attn, weights_path="bf16", metrics={"load_s": 0.1})
+
+    def prepare(self, key):
+        pass
+
+    def once(self, key):
+        self.calls.append(key)
+        exc = self.fail.get(key.effort)
+        if exc is not None:
+            raise exc
+        t = GenerationTiming(start=0.0, prompt_tokens=key.prompt_len)
+        for i in range(key.output_len):
+            t.arrive(1, at=0.1 + i * self.tick)
+        t.end = t.arrivals[-1]
+        return [t]
+
+    def begin_rep(self):
+        pass
+
+    def end_rep(self, extras: CaseExtras):
+        extras.samples.setdefault("peak_alloc_bytes", []).append(1000.0)
+
+    def finish(self, key, extras):
+        extras.weights_path = "bf16"
+
+    def recover(self):
+        self.recovered += 1
+
+    def unload(self):
+        self.unloaded += 1
+
+
+def _cfg(**kw):
+    base = dict(model="fake", efforts=["low", "high"], lengths=[4, 8], prompt_lengths=[16], reps=3, warmup=1,
+                quants=["mxfp4", "bf16"])
+    base.update(kw)
+    return BenchConfig(**base)
+
+
+def _new():
+    return R.Results(model=R.ModelInfo(id="fake", source="synthetic", synthetic=True), run_id="r")
+
+
+def test_cases_grouped_by_load_and_one_load_per_group(tmp_path):
+    cfg = _cfg()
+    keys = cfg.cases()
+    assert len(keys) == 2 * 2 * 2
+    groups = [k.load_group() for k in keys]
+    assert groups == sorted(groups, key=groups.index)  # contiguous groups
+    backend = FakeBackend()
+    res = run_sweep(cfg, backend, _new(), tmp_path / "results.json", progress=False)
+    assert backend.loads == [("mxfp4", "auto"), ("bf16", "auto")]
+    assert backend.unloaded == 2
+    assert len(res.cases) == 8 and all(c.status == "ok" for c in res.cases)
+    assert res.complete and res.finished_at
+    # warm-up + reps calls per case
+    assert len(backend.calls) == 8 * (1 + 3)
+    case = res.case(R.CaseKey("low", 8, 16, quant="bf16"))
+    assert case.metrics["new_tokens"].samples == [8.0, 8.0, 8.0]
+    assert case.metrics["peak_alloc_bytes"].n == 3
+    assert case.weights_path == "bf16"
+    R.load(tmp_path / "results.json")  # valid on disk
+
+
+def test_oom_is_recorded_and_sweep_goes_on(tmp_path):
+    backend = FakeBackend(fail={"high": torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")})
+    res = run_sweep(_cfg(quants=["auto"]), backend, _new(), tmp_path / "r.json", progress=False)
+    statuses = {c.key.effort: c.status for c in res.cases}
+    assert statuses == {"low": "ok", "high": "oom"}
+    oom = [c for c in res.cases if c.status == "oom"][0]
+    assert "out of memory" in oom.message
+    assert backend.recovered == 2  # memory freed after each failed case
+    assert len(res.cases) == 4
+
+
+def test_other_errors_are_recorded(tmp_path):
+    backend = FakeBackend(fail={"low": ValueError("boom")})
+    res = run_sweep(_cfg(quants=["auto"]), backend, _new(), tmp_path / "r.json", progress=False)
+    errors = [c for c in res.cases if c.status == "error"]
+    assert len(errors) == 2 and errors[0].message == "ValueError: boom"
+
+
+def test_interrupt_keeps_done_cases_and_resume_finishes(tmp_path):
+    path = tmp_path / "results.json"
+    backend = FakeBackend(fail={"high": KeyboardInterrupt()})
+    with pytest.raises(Interrupted) as e:
+        run_sweep(_cfg(quants=["auto"]), backend, _new(), path, progress=False)
+    assert e.value.done == 1 and e.value.total == 4
+    saved = R.load(path)
+    assert [c.key.effort for c in saved.cases] == ["low"]
+    assert not saved.complete
+    assert any(w.code == "interrupted" for w in saved.warnings)
+
+    backend2 = FakeBackend()
+    res = run_sweep(_cfg(quants=["auto"]), backend2, saved, path, progress=False)
+    assert res.complete and len(res.cases) == 4
+    # the case measured before the interruption was not run again
+    assert R.CaseKey("low", 4, 16, quant="auto") not in backend2.calls
+
+
+def test_resume_reruns_errors_but_not_oom(tmp_path):
+    path = tmp_path / "r.json"
+    first = run_sweep(_cfg(quants=["auto"], efforts=["low", "medium", "high"], lengths=[4]),
+                      FakeBackend(fail={"low": ValueError("x"), "high": torch.OutOfMemoryError("out of memory")}),
+                      _new(), path, progress=False)
+    assert sorted(c.status for c in first.cases) == ["error", "ok", "oom"]
+    backend = FakeBackend()
+    run_sweep(_cfg(quants=["auto"], efforts=["low", "medium", "high"], lengths=[4]), backend, R.load(path), path, progress=False)
+    assert {k.effort for k in backend.calls} == {"low"}
+
+
+def test_max_time_skips_the_rest(tmp_path):
+    now = [0.0]
+
+    def clock():
+        return now[0]
+
+    class SlowBackend(FakeBackend):
+        def once(self, key):
+            now[0] += 10.0  # every repetition "takes" 10 s
+            return super().once(key)
+
+    # 4 calls per case = 40 s a case; a 100 s budget fits two cases, not a third
+    res = run_sweep(_cfg(quants=["auto"], max_time_s=100), SlowBackend(), _new(), tmp_path / "r.json",
+                    progress=False, clock=clock)
+    statuses = [c.status for c in res.cases]
+    assert statuses.count("ok") == 2 and statuses.count("skipped") == 2
+    assert all("--max-time" in c.message for c in res.cases if c.status == "skipped")
+    assert res.complete  # every case has a result, skipped included
+
+
+def test_load_failure_marks_its_cases(tmp_path):
+    class BadLoad(FakeBackend):
+        def load(self, quant, attn):
+            if quant == "bf16":
+                raise torch.OutOfMemoryError("CUDA out of memory while loading")
+            return super().load(quant, attn)
+
+    res = run_sweep(_cfg(), BadLoad(), _new(), tmp_path / "r.json", progress=False)
+    bf16 = [c for c in res.cases if c.key.quant == "bf16"]
+    assert all(c.status == "oom" and c.message.startswith("load failed") for c in bf16)
+    assert [ld.status for ld in res.loads] == ["ok", "oom"]
+
+
+def test_results_file_is_written_after_every_case(tmp_path):
+    path = tmp_path / "r.json"
+    seen = []
+
+    class Watching(FakeBackend):
+        def prepare(self, key):
+            if path.exists():
+                seen.append(len(R.load(path).cases))
+
+    run_sweep(_cfg(quants=["auto"]), Watching(), _new(), path, progress=False)
+    assert seen == [0, 1, 2, 3]
+
+
+def test_is_oom():
+    assert is_oom(torch.OutOfMemoryError("x"))
+    assert is_oom(RuntimeError("CUDA error: out of memory"))
+    assert not is_oom(RuntimeError("shape mismatch"))
+
+
+def test_roofline_fraction():
+    case = R.CaseResult(key=R.CaseKey("low", 8, 8, batch_size=2), metrics={"decode_tok_s": Stat.of([100.0, 200.0])})
+    add_roofline(case, bytes_per_token=1e9, bandwidth=1e12)
+    # 100 tok/s at batch 2 = 50 steps/s x 1 GB = 50 GB/s of 1000 GB/s
+    assert case.metrics["roofline_frac"].samples == [pytest.approx(0.05), pytest.approx(0.1)]
+    bare = R.CaseResult(key=R.CaseKey("low", 8, 8), metrics={"decode_tok_s": Stat.of([1.0])})
+    add_roofline(bare, None, 1e12)
+    assert "roofline_frac" not in bare.metrics
