@@ -78,6 +78,15 @@ class BenchConfig:
         return keys
 
 
+def default_lengths(model: str) -> list[int]:
+    """Output lengths when --lengths is not given.
+
+    128 and 512 new tokens suit a Colab T4 session with gpt-oss-20b (a sweep of a few minutes);
+    ``synthetic:tiny`` exists to run anywhere in well under a minute, so it gets 32 and 64.
+    """
+    return [32, 64] if model.strip() == "synthetic:tiny" else [128, 512]
+
+
 # ---- parsing of command-line values -------------------------------------------------------------
 
 
@@ -130,3 +139,7 @@ def validate(cfg: BenchConfig) -> None:
             raise UserError(f"--efforts got {effort!r}; use low, medium or high.")
     if cfg.backend == "openai" and not cfg.base_url:
         raise UserError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:8000/v1.")
+    if cfg.backend == "openai" and any(b != 1 for b in cfg.batch_sizes):
+        raise UserError("--backend openai sends one sequence per request; drop --batch-sizes and use --concurrency.")
+    if cfg.backend != "openai" and any(c != 1 for c in cfg.concurrency):
+        raise UserError("--concurrency is for --backend openai; in-process runs sweep --batch-sizes instead.")

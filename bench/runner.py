@@ -172,9 +172,15 @@ def run_sweep(
                 continue
             bar.status(f"loading ({quant}, {attn})")
             record = _load(backend, quant, attn)
+            results.backend = backend.describe()  # a server is known only once connected
             results.loads = [x for x in results.loads if (x.quant, x.attn) != (quant, attn)] + [record]
             if record.fallback_reason:
-                results.warn("fallback", f"asked for {quant} weights but {record.weights_path} ran: {record.fallback_reason}")
+                results.warn(
+                    "fallback",
+                    f"the MXFP4 experts were dequantized to {record.weights_path} (quant={quant}): {record.fallback_reason}",
+                )
+            if results.model.parameters is None and record.parameters:
+                results.model.parameters = record.parameters
             R.save(results, path)
             if record.status != "ok":
                 for key in group:

@@ -1,0 +1,116 @@
+"""Measurements of the harness itself, for the benchmarks page (run on a GPU machine).
+
+    python -m bench.gpu_measure overhead --model synthetic:gpt-oss-20b --quant bf16 --out DIR
+
+``overhead``: what the per-token clock costs. One load; then alternating runs (A/B/A/B...) of a
+bare ``model.generate`` (wall clock around the call, CUDA synchronized) and the instrumented
+path the bench uses (streamer clock, NVML sampler running), same prompt and exactly the same number
+of new tokens. Tokens/s of each = new tokens / end-to-end seconds; overhead = 1 - instrumented /
+bare, medians over the pairs. It also reports the run-to-run coefficient of variation of the
+instrumented path's decode tokens/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from bench.config import BenchConfig
+from bench.results import CaseKey
+from bench.timing import clock, generation_metrics
+
+
+def overhead(model: str, quant: str, cache: str, new_tokens: int, prompt_len: int, pairs: int, out: Path) -> dict:
+    import torch
+
+    from bench.backends.transformers_backend import TransformersBackend
+    from bench.monitor import NvmlMonitor
+
+    cfg = BenchConfig(model=model, device="cuda", quants=[quant], caches=[cache])
+    backend = TransformersBackend(cfg, progress=False)
+    record = backend.load(quant, "auto")
+    key = CaseKey("low", new_tokens, prompt_len, cache=cache, quant=quant)
+    backend.prepare(key)
+    ids = torch.tensor([backend.prompt.ids], device=backend.loaded.device)
+    mask = torch.ones_like(ids)
+    kwargs = backend._generation_kwargs(new_tokens, cache, natural=False)
+    kwargs.pop("return_dict_in_generate")
+    model_ = backend.loaded.model
+
+    def bare() -> float:
+        torch.cuda.synchronize()
+        t0 = clock()
+        with torch.inference_mode():
+            out = model_.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        torch.cuda.synchronize()
+        n = out.shape[1] - ids.shape[1]
+        assert n == new_tokens, f"bare generate made {n} tokens, not {new_tokens}"
+        return n / (clock() - t0)
+
+    monitor = NvmlMonitor()
+
+    def instrumented() -> tuple[float, float]:
+        monitor.start()
+        [t] = backend.once(key)
+        monitor.stop()
+        assert t.new_tokens == new_tokens, f"instrumented run made {t.new_tokens} tokens"
+        m = generation_metrics(t)
+        return t.new_tokens / m["e2e_s"], m["decode_tok_s"]
+
+    bare(), instrumented()  # warm-up (compilation, autotuning)
+    a, b, decode = [], [], []
+    for _ in range(pairs):
+        a.append(bare())
+        e2e_rate, dec = instrumented()
+        b.append(e2e_rate)
+        decode.append(dec)
+    result = {
+        "model": model,
+        "quant_asked": quant,
+        "weights_path": record.weights_path,
+        "cache": cache,
+        "new_tokens": new_tokens,
+        "prompt_tokens": len(backend.prompt.ids),
+        "pairs": pairs,
+        "bare_tok_s": a,
+        "instrumented_tok_s": b,
+        "instrumented_decode_tok_s": decode,
+        "bare_median": statistics.median(a),
+        "instrumented_median": statistics.median(b),
+        "overhead_frac": 1 - statistics.median(b) / statistics.median(a),
+        "decode_cv": statistics.stdev(decode) / statistics.fmean(decode) if len(decode) > 1 else None,
+        "gpu": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"overhead-{record.weights_path}-{cache}.json").write_text(json.dumps(result, indent=1))
+    backend.unload()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.gpu_measure", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    o = sub.add_parser("overhead", help="instrumentation overhead A/B and run-to-run CV")
+    o.add_argument("--model", default="synthetic:gpt-oss-20b")
+    o.add_argument("--quant", default="bf16")
+    o.add_argument("--cache", default="dynamic")
+    o.add_argument("--new-tokens", type=int, default=256)
+    o.add_argument("--prompt-len", type=int, default=128)
+    o.add_argument("--pairs", type=int, default=5)
+    o.add_argument("--out", type=Path, default=Path("gpu-measure"))
+    args = p.parse_args(argv)
+    r = overhead(args.model, args.quant, args.cache, args.new_tokens, args.prompt_len, args.pairs, args.out)
+    print(
+        f"{r['gpu']} {r['weights_path']}/{r['cache']}: bare {r['bare_median']:.2f} tok/s, "
+        f"instrumented {r['instrumented_median']:.2f} tok/s, overhead {100 * r['overhead_frac']:+.2f}%, "
+        f"decode CV {100 * (r['decode_cv'] or 0):.2f}% over {r['pairs']} runs"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
