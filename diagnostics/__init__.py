@@ -1,1 +1,46 @@
-"""Facts about the machine -> checks with a verdict and a fix -> an environment report."""
+"""Facts about the machine -> checks with a verdict and a fix -> an environment report.
+
+Will gpt-oss run here, on which path (MXFP4 kernels or the silent bf16 fallback), and what
+exactly to fix? Answered before a 13.8 GB download.
+
+From a notebook (Colab, Jupyter)::
+
+    from diagnostics import check
+    check()                              # a rich HTML table; print(check()) for text
+    check("openai/gpt-oss-120b")
+
+From the shell: ``gptoss check [--model ID] [--json] [--online] [--strict]`` (exit 0 when nothing
+fails, 1 when a check fails, with ``--strict`` also on a warning).
+
+From code (the bench embeds this in every results file)::
+
+    from diagnostics import snapshot
+    report = snapshot("openai/gpt-oss-20b")
+    report.to_dict()       # JSON: diagnostics/schema/check-1.schema.json ("gptoss-harness/check/1")
+    report.verdict.path    # "mxfp4" | "bf16" | "none" | "unknown"
+    report.exit_code(strict=False)
+
+How it works (one concern per module):
+
+* ``sources``  every side effect (environ, sys.modules, NVML, importlib.metadata, the filesystem,
+  a subprocess, the hub) in one injectable record; tests pass canned answers.
+* ``probes``   one function per fact, never raising: NVML (GPUs, driver, MIG, processes), package
+  versions and pins, the installed transformers' source (kernels window, hub kernel repo), stale
+  modules, disk and hub cache, LOCAL_KERNELS, and a fresh ``python -c`` that asks torch what it
+  sees and transformers' own Mxfp4 quantizer whether it keeps MXFP4 or dequantizes to bf16.
+* ``facts``    the typed records; ``checks`` pure functions facts -> pass/warn/fail/skip + fix,
+  then the verdict; ``report`` the CheckReport and the JSON edge; ``render`` text and HTML.
+* ``models``   gpt-oss-20b/120b shapes and sizes; ``gpus`` datasheet bandwidths of known GPUs.
+
+Without ``online=True`` nothing touches the network; nothing ever downloads weights or kernels.
+Secrets (variables named *TOKEN*, *KEY*, *SECRET*, *PASS*, *AUTH*, *CREDENTIAL*, and hf_... values)
+are redacted in every output. Importing this package imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+from diagnostics.checks import CheckResult, Verdict
+from diagnostics.facts import Facts
+from diagnostics.report import SCHEMA_ID, CheckReport, check, snapshot
+
+__all__ = ["CheckReport", "CheckResult", "Facts", "SCHEMA_ID", "Verdict", "check", "snapshot"]
