@@ -15,7 +15,7 @@ from bench import __version__
 from bench.errors import EXIT_USER_ERROR, UserError
 
 # Module names under bench/commands, each exposing a click command named `command`.
-COMMANDS: list[str] = []
+COMMANDS: list[str] = ["check", "bench", "synthesize", "report", "compare", "history", "export"]
 
 
 class HarnessGroup(click.Group):

@@ -5,6 +5,7 @@ The CLI parses options into a BenchConfig and calls ``run_bench``; everything el
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ def _environment(cfg: BenchConfig) -> dict:
     try:
         from diagnostics import snapshot
 
-        return snapshot(model=cfg.model).to_dict()
+        # Through JSON once, so the results file holds exactly what `gptoss check --json` prints.
+        return json.loads(json.dumps(snapshot(model=cfg.model).to_dict()))
     except Exception as exc:  # the benchmark must not die because a diagnostic did
         log.warning("environment snapshot failed: %s", exc)
         return {"error": f"{type(exc).__name__}: {exc}"}

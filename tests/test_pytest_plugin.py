@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-pytest_plugins = ["bench.pytest_plugin"]
+# bench.pytest_plugin is loaded through its pytest11 entry point (pyproject.toml).
 
 
 class FakeTokenizer:
@@ -146,7 +146,7 @@ def test_without_pytest_benchmark_fails_clearly(perf_project):
 
 
 def test_options_and_ini(pytester):
-    pytester.makeconftest('pytest_plugins = ["bench.pytest_plugin"]')
+    pytester.makeconftest("")  # the plugin comes through its pytest11 entry point
     pytester.makeini("[pytest]\ngptoss_model = ./my-ckpt\n")
     pytester.makepyfile(test_opts='''
 from bench.pytest_plugin import gptoss_options
@@ -166,7 +166,7 @@ def test_opts(pytestconfig):
 
 def test_a_bad_model_fails_with_one_sentence(pytester):
     pytest.importorskip("bench.loading", reason="bench.loading is not written yet")
-    pytester.makeconftest('pytest_plugins = ["bench.pytest_plugin"]')
+    pytester.makeconftest("")  # the plugin comes through its pytest11 entry point
     pytester.makepyfile(test_m="def test_m(gptoss_model):\n    pass\n")
     r = pytester.runpytest_inprocess("--gptoss-model", str(pytester.path / "no-such-folder"), "-q")
     assert r.ret != 0
@@ -185,7 +185,7 @@ def test_plugin_import_is_light():
 def test_real_synthetic_tiny_model(pytester):
     """The real path: bench.sources + bench.loading load synthetic:tiny on CPU, once per session."""
     pytest.importorskip("bench.loading", reason="bench.loading is not written yet")
-    pytester.makeconftest('pytest_plugins = ["bench.pytest_plugin"]')
+    pytester.makeconftest("")  # the plugin comes through its pytest11 entry point
     pytester.makepyfile(test_real='''
 def test_real(gptoss_generate):
     out = gptoss_generate(new_tokens=4, rounds=2, warmup_rounds=1)

@@ -92,6 +92,7 @@ class TransformersBackend:
 
     def model_info(self) -> ModelInfo:
         info = self.resolved.to_model_info()
+        info.path = str(info.path) if info.path is not None else None
         if self.record is not None:
             info.parameters = self.record.parameters
         return info
