@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from bench import __version__
 from bench.errors import UserError
+from diagnostics.models import GPT_OSS_20B, GPT_OSS_120B
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -280,32 +281,27 @@ SYNTHETIC_MODELS: dict[str, SyntheticSpec] = {
         vocab_size=1024,
         sliding_window=32,
     ),
-    "gpt-oss-20b": SyntheticSpec(
-        name="gpt-oss-20b",
-        description="the shapes of openai/gpt-oss-20b (24 layers, 32 experts top-4), random weights",
-        num_hidden_layers=24,
-        num_local_experts=32,
-        num_experts_per_tok=4,
-        hidden_size=2880,
-        intermediate_size=2880,
-        num_attention_heads=64,
-        num_key_value_heads=8,
-        head_dim=64,
-        vocab_size=201088,
-    ),
-    "gpt-oss-120b": SyntheticSpec(
-        name="gpt-oss-120b",
-        description="the shapes of openai/gpt-oss-120b (36 layers, 128 experts top-4), random weights",
-        num_hidden_layers=36,
-        num_local_experts=128,
-        num_experts_per_tok=4,
-        hidden_size=2880,
-        intermediate_size=2880,
-        num_attention_heads=64,
-        num_key_value_heads=8,
-        head_dim=64,
-        vocab_size=201088,
-    ),
+    **{
+        real.name: SyntheticSpec(
+            name=real.name,
+            description=(
+                f"the shapes of {real.hub_id} ({real.num_layers} layers, {real.num_experts} experts "
+                f"top-{real.experts_per_token}), random weights"
+            ),
+            num_hidden_layers=real.num_layers,
+            num_local_experts=real.num_experts,
+            num_experts_per_tok=real.experts_per_token,
+            hidden_size=real.hidden_size,
+            intermediate_size=real.intermediate_size,
+            num_attention_heads=real.num_attention_heads,
+            num_key_value_heads=real.num_key_value_heads,
+            head_dim=real.head_dim,
+            vocab_size=real.vocab_size,
+            sliding_window=real.sliding_window,
+        )
+        # The shapes of the real checkpoints live in one place: diagnostics.models.
+        for real in (GPT_OSS_20B, GPT_OSS_120B)
+    },
 }
 
 
