@@ -85,7 +85,10 @@ def test_damaged_local_synthetic_folder(tiny_dir, tmp_path):
 
 
 @pytest.mark.parametrize("model", ["./does-not-exist", "/nonexistent/gpt-oss", "~/nope-gptoss-x", "a/b/c", "../x"])
-def test_missing_folders(model):
+def test_missing_folders(model, tmp_path, monkeypatch):
+    # relative paths resolve inside an empty folder, so nothing on this machine can satisfy them
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     with pytest.raises(UserError, match="does not exist") as e:
         sources.resolve(model)
     _one_sentence(str(e.value))
