@@ -23,17 +23,24 @@ from bench.results import CaseKey
 from bench.timing import clock, generation_metrics
 
 
-def overhead(model: str, quant: str, cache: str, new_tokens: int, prompt_len: int, pairs: int, out: Path) -> dict:
-    import torch
-
+def overhead(model: str, quant: str, caches: list[str], new_tokens: int, prompt_len: int, pairs: int, out: Path) -> list[dict]:
     from bench.backends.transformers_backend import TransformersBackend
-    from bench.monitor import NvmlMonitor
 
-    cfg = BenchConfig(model=model, device="cuda", quants=[quant], caches=[cache])
+    cfg = BenchConfig(model=model, device="cuda", quants=[quant], caches=caches)
     backend = TransformersBackend(cfg, progress=False)
     record = backend.load(quant, "auto")
+    results = [_overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, pairs, out) for cache in caches]
+    backend.unload()
+    return results
+
+
+def _overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, pairs, out) -> dict:
+    import torch
+
     key = CaseKey("low", new_tokens, prompt_len, cache=cache, quant=quant)
     backend.prepare(key)
+    monitor = backend.monitor  # prepare() started it: the bare arm runs without it
+    monitor.stop()
     ids = torch.tensor([backend.prompt.ids], device=backend.loaded.device)
     mask = torch.ones_like(ids)
     kwargs = backend._generation_kwargs(new_tokens, cache, natural=False)
@@ -49,8 +56,6 @@ def overhead(model: str, quant: str, cache: str, new_tokens: int, prompt_len: in
         n = out.shape[1] - ids.shape[1]
         assert n == new_tokens, f"bare generate made {n} tokens, not {new_tokens}"
         return n / (clock() - t0)
-
-    monitor = NvmlMonitor()
 
     def instrumented() -> tuple[float, float]:
         monitor.start()
@@ -87,8 +92,17 @@ def overhead(model: str, quant: str, cache: str, new_tokens: int, prompt_len: in
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / f"overhead-{record.weights_path}-{cache}.json").write_text(json.dumps(result, indent=1))
-    backend.unload()
+    _print(result)
     return result
+
+
+def _print(r: dict) -> None:
+    print(
+        f"{r['gpu']} {r['weights_path']}/{r['cache']}: bare {r['bare_median']:.2f} tok/s, "
+        f"instrumented {r['instrumented_median']:.2f} tok/s, overhead {100 * r['overhead_frac']:+.2f}%, "
+        f"decode CV {100 * (r['decode_cv'] or 0):.2f}% over {r['pairs']} runs",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,18 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     o = sub.add_parser("overhead", help="instrumentation overhead A/B and run-to-run CV")
     o.add_argument("--model", default="synthetic:gpt-oss-20b")
     o.add_argument("--quant", default="bf16")
-    o.add_argument("--cache", default="dynamic")
+    o.add_argument("--cache", default="dynamic", help="comma list, one load for all")
     o.add_argument("--new-tokens", type=int, default=256)
     o.add_argument("--prompt-len", type=int, default=128)
     o.add_argument("--pairs", type=int, default=5)
     o.add_argument("--out", type=Path, default=Path("gpu-measure"))
     args = p.parse_args(argv)
-    r = overhead(args.model, args.quant, args.cache, args.new_tokens, args.prompt_len, args.pairs, args.out)
-    print(
-        f"{r['gpu']} {r['weights_path']}/{r['cache']}: bare {r['bare_median']:.2f} tok/s, "
-        f"instrumented {r['instrumented_median']:.2f} tok/s, overhead {100 * r['overhead_frac']:+.2f}%, "
-        f"decode CV {100 * (r['decode_cv'] or 0):.2f}% over {r['pairs']} runs"
-    )
+    overhead(args.model, args.quant, args.cache.split(","), args.new_tokens, args.prompt_len, args.pairs, args.out)
     return 0
 
 

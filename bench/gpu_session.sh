@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU measurements behind bench/BENCHMARKS.md, in stages that each fit a 10-minute call.
 #
-#   bash bench/gpu_session.sh smoke|load|sweep OUT_DIR
+#   bash bench/gpu_session.sh smoke|load|sweep|overhead OUT_DIR
 #
 # Expects, in the repository root (both git-ignored, never committed):
 #   .whl/base/*.whl     Python packages missing from the GPU image (jsonschema and its needs)
@@ -56,5 +56,12 @@ sweep)
     done
     log "instrumentation overhead, bf16 static"
     nokernels python3 -m bench.gpu_measure overhead --quant bf16 --cache static --pairs 6 --out "$out/overhead" 2>&1 | tail -2
+    ;;
+overhead)
+    # The checkpoint in RAM when there is room: the write is disk-bound (~108 MB/s) otherwise.
+    if [ "$(df --output=avail -B1G /dev/shm | tail -1)" -ge 20 ]; then export GPTOSS_CACHE=/dev/shm/gptoss-cache; fi
+    log "instrumentation overhead, bf16 static then dynamic (cache in $GPTOSS_CACHE)"
+    nokernels python3 -m bench.gpu_measure overhead --quant bf16 --cache static,dynamic --pairs 6 \
+        --out "$out/overhead" 2>&1 | grep -E "overhead|Error|error" | tail -5
     ;;
 esac
