@@ -105,7 +105,7 @@ class NvmlMonitor:
             ("temperature_c", lambda: n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU)),
             ("power_w", lambda: n.nvmlDeviceGetPowerUsage(h) / 1000.0),
             ("used_bytes", lambda: int(n.nvmlDeviceGetMemoryInfo(h).used)),
-            ("other_processes", lambda: sum(1 for p in _processes(n, h) if p.pid != self._pid)),
+            ("other_processes", lambda: _other_processes(_processes(n, h), self._pid)),
         ):
             try:
                 setattr(s, attr, read())
@@ -146,6 +146,15 @@ class NvmlMonitor:
 def _clock_event_reasons(n: Any, h: Any) -> int:
     fn = getattr(n, "nvmlDeviceGetCurrentClocksEventReasons", None) or n.nvmlDeviceGetCurrentClocksThrottleReasons
     return fn(h)
+
+
+def _other_processes(procs: list, own_pid: int) -> int:
+    """Processes on the GPU besides this one. Inside a container NVML reports host pids, so this
+    process may not appear under its own pid: then one of the listed processes is taken to be us."""
+    others = [p for p in procs if p.pid != own_pid]
+    if procs and len(others) == len(procs):
+        return len(procs) - 1
+    return len(others)
 
 
 def _processes(n: Any, h: Any) -> list:

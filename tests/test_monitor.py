@@ -1,0 +1,83 @@
+"""The NVML sampler against a fake NVML: validity facts without a GPU."""
+
+from types import SimpleNamespace
+
+from bench.monitor import NvmlMonitor, NvmlWindow, NvmlSample, _other_processes
+
+
+class FakeNvml:
+    NVML_CLOCK_SM = 1
+    NVML_TEMPERATURE_GPU = 0
+
+    def __init__(self, pids, reasons=0, used=10 << 30):
+        self.pids, self.reasons, self.used = pids, reasons, used
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return object()
+
+    def nvmlDeviceGetClockInfo(self, h, kind):
+        return 1980
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, h):
+        return self.reasons
+
+    def nvmlDeviceGetTemperature(self, h, kind):
+        return 60
+
+    def nvmlDeviceGetPowerUsage(self, h):
+        return 350_000
+
+    def nvmlDeviceGetMemoryInfo(self, h):
+        return SimpleNamespace(used=self.used)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        return [SimpleNamespace(pid=p) for p in self.pids]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, h):
+        return []
+
+
+def test_sample_reads_every_field():
+    import os
+
+    m = NvmlMonitor(nvml=FakeNvml([os.getpid(), 4242], reasons=0x40 | 0x1))
+    assert m.available
+    s = m.sample()
+    assert (s.sm_clock_mhz, s.temperature_c, s.power_w, s.used_bytes) == (1980, 60, 350.0, 10 << 30)
+    assert s.other_processes == 1
+
+
+def test_window_collects_samples_between_start_and_stop():
+    m = NvmlMonitor(nvml=FakeNvml([]), interval_s=0.001)
+    m.start()
+    window = m.stop()
+    assert len(window.samples) >= 1
+    assert window.max_used_bytes == 10 << 30
+    assert window.summary()["sm_clock_mhz_max"] == 1980
+
+
+def test_throttle_reasons_ignore_idle_and_name_the_rest():
+    w = NvmlWindow([NvmlSample(throttle_mask=0x1), NvmlSample(throttle_mask=0x40 | 0x4)])
+    assert w.throttle_reasons() == ["software power cap", "hardware thermal slowdown"]
+    assert NvmlWindow([NvmlSample(throttle_mask=0x1)]).throttle_reasons() == []  # GPU idle only
+
+
+def test_other_processes_in_a_container():
+    procs = [SimpleNamespace(pid=p) for p in (900001, 900002)]
+    assert _other_processes(procs, own_pid=12) == 1  # host pids: one of them is us
+    assert _other_processes([SimpleNamespace(pid=12)], own_pid=12) == 0
+    assert _other_processes([], own_pid=12) == 0
+
+
+def test_without_nvml_it_is_inert():
+    class Broken(FakeNvml):
+        def nvmlInit(self):
+            raise RuntimeError("NVML Shared Library Not Found")
+
+    m = NvmlMonitor(nvml=Broken([]))
+    assert not m.available and "NVML" in m.error
+    m.start()
+    assert m.stop().samples == []
