@@ -1,6 +1,7 @@
-"""`gptoss bench` end to end: config -> environment snapshot -> backend -> sweep -> results -> report.
+"""`gptoss bench` end to end: config -> environment snapshot -> backend -> sweep -> results file.
 
-The CLI parses options into a BenchConfig and calls ``run_bench``; everything else is here.
+The CLI parses options into a BenchConfig, calls ``run_bench`` and then renders the report
+(the CLI is the one place that wires bench and reports together); everything else is here.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ log = logging.getLogger("gptoss.bench")
 class BenchOutcome:
     results: R.Results
     results_path: Path
-    report_paths: list[Path]
 
 
 def _environment(cfg: BenchConfig) -> dict:
@@ -127,7 +127,6 @@ def run_bench(
     *,
     resume: bool = False,
     progress: bool = True,
-    report: bool = True,
 ) -> BenchOutcome:
     validate(cfg)
     out_dir = Path(out_dir)
@@ -162,10 +161,7 @@ def run_bench(
     finally:
         _validity_warnings(res)
         R.save(res, path)
-    paths: list[Path] = []
-    if report:
-        paths = write_report(res, out_dir)
-    return BenchOutcome(results=res, results_path=path, report_paths=paths)
+    return BenchOutcome(results=res, results_path=path)
 
 
 def _resolved_device(device: str) -> str:
@@ -177,10 +173,3 @@ def _resolved_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:
         return "cpu"
-
-
-def write_report(res: R.Results, out_dir: Path) -> list[Path]:
-    from reports import render
-
-    files = render([res], out_dir)
-    return [p for p in (files.markdown, files.html) if p]

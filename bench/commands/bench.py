@@ -82,7 +82,7 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         request_timeout_s=request_timeout_s,
     )
     try:
-        outcome = run_bench(cfg, out_dir, resume=resume, progress=not quiet, report=not no_report)
+        outcome = run_bench(cfg, out_dir, resume=resume, progress=not quiet)
     except Interrupted as e:
         click.echo(
             f"interrupted: {e.done} of {e.total} cases are saved in {e.path}; "
@@ -90,12 +90,16 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
             err=True,
         )
         sys.exit(130)
+    from reports import render
     from reports.tables import summary_table
 
     click.echo(summary_table(outcome.results))
     click.echo(f"\nresults: {outcome.results_path}")
-    for p in outcome.report_paths:
-        click.echo(f"report:  {p}")
+    if not no_report:
+        files = render([outcome.results], out_dir)
+        for p in (files.markdown, files.html):
+            if p:
+                click.echo(f"report:  {p}")
     oom = [c for c in outcome.results.cases if c.status == "oom"]
     errors = [c for c in outcome.results.cases if c.status == "error"]
     if oom:
