@@ -222,16 +222,21 @@ def plot_decode_speed(rs: RunSet) -> Plot:
     ax.minorticks_off()
     ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
     ax.set_xlabel(xlabel)
-    per_seq = any(c.key.batch_size > 1 for _, c in rs.cases("ok"))
-    ax.set_ylabel("decode speed per sequence (tok/s)" if per_seq else "decode speed (tok/s)")
+    # decode_tok_s counts the tokens of every sequence of the batch (bench.timing).
+    batched = any(c.key.batch_size > 1 for _, c in rs.cases("ok"))
+    ax.set_ylabel("decode speed, all sequences (tok/s)" if batched else "decode speed (tok/s)")
     _title(fig, plot.title)
     _legend(fig, ax)
     plot.figure = fig
     return plot
 
 
-def _per_effort_bars(rs: RunSet, metric: str, plot: Plot, ylabel: str) -> Plot:
-    """Bars per effort (pooled over output lengths), one bar per run/other-fields group."""
+def _per_effort_bars(rs: RunSet, metric: str, plot: Plot, ylabel: str, missing: str) -> Plot:
+    """Bars per effort (pooled over output lengths), one bar per run/other-fields group; skipped
+    with the reason ``missing`` when no finished case has the metric."""
+    if not any(_stat_ok(c, metric) for _, c in rs.cases("ok")):
+        plot.skipped = missing
+        return plot
     pooled: dict[tuple[int, str], dict[str, list[Stat]]] = defaultdict(lambda: defaultdict(list))
     for run, case in rs.cases("ok"):
         s = _stat_ok(case, metric)
@@ -277,10 +282,7 @@ def plot_ttft(rs: RunSet) -> Plot:
         "Bars: median over every repetition of the effort (output lengths pooled, the prompt is the same); "
         "whiskers: p5 to p95.",
     )
-    if not any(_stat_ok(c, "ttft_s") for _, c in rs.cases("ok")):
-        plot.skipped = "no finished case has a time to first token (ttft_s)"
-        return plot
-    return _per_effort_bars(rs, "ttft_s", plot, "time to first token")
+    return _per_effort_bars(rs, "ttft_s", plot, "time to first token", "no finished case has a time to first token (ttft_s)")
 
 
 def plot_itl(rs: RunSet) -> Plot:
@@ -437,12 +439,17 @@ def plot_load(rs: RunSet) -> Plot:
     return plot
 
 
-def roofline_tok_s(results: Results, weights_path: str | None) -> float | None:
-    """Memory bandwidth / bytes read per decoded token for that weights path."""
+def roofline_tok_s(results: Results, weights_path: str | None, batch_size: int = 1) -> float | None:
+    """Memory bandwidth / bytes read per decoded token for that weights path, times the batch size.
+
+    One decode step reads the weights once and yields one token per sequence, and decode_tok_s
+    counts the tokens of every sequence (bench.timing), so at batch b the roofline is b steps'
+    worth of tokens: the same definition as bench.runner.add_roofline's roofline_frac.
+    """
     bw = results.gpu.get("memory_bandwidth_bytes_s")
     bpt = results.model.bytes_per_token.get(weights_path or "") if results.model.bytes_per_token else None
     if isinstance(bw, (int, float)) and bw > 0 and bpt:
-        return float(bw) / float(bpt)
+        return float(bw) / float(bpt) * batch_size
     return None
 
 
@@ -461,7 +468,7 @@ def plot_roofline(rs: RunSet) -> Plot:
             continue
         load = _load_for(run, case)
         path = case.weights_path or (load.weights_path if load else None)
-        roof = roofline_tok_s(run.results, path)
+        roof = roofline_tok_s(run.results, path, case.key.batch_size)
         frac = case.median("roofline_frac")
         if roof is None and frac:
             roof = decode / frac
@@ -555,10 +562,10 @@ def plot_time_to_final(rs: RunSet) -> Plot:
         "Time from the request to the first token on the final channel: what a user waits before "
         "the answer starts. Bars: median; whiskers: p5 to p95.",
     )
-    if not any(_stat_ok(c, "time_to_final_s") for _, c in rs.cases("ok")):
-        plot.skipped = "no natural-mode case measured the time to the final channel (time_to_final_s)"
-        return plot
-    return _per_effort_bars(rs, "time_to_final_s", plot, "time to final answer")
+    return _per_effort_bars(
+        rs, "time_to_final_s", plot, "time to final answer",
+        "no natural-mode case measured the time to the final channel (time_to_final_s)",
+    )
 
 
 BUILDERS = [plot_decode_speed, plot_ttft, plot_itl, plot_memory, plot_load, plot_roofline, plot_channels, plot_time_to_final]

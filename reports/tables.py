@@ -12,9 +12,10 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, SUMMARY_FIELDS, CaseResult
-from reports.runs import KEY_FIELDS, KEY_HEADERS, RunSet, case_value
-from reports.units import fmt, fmt_bandwidth, fmt_bytes, fmt_count, fmt_seconds, fmt_spread, metric_unit
+from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, SUMMARY_FIELDS, CaseResult, Results
+from bench.stats import Stat
+from reports.runs import KEY_FIELDS, KEY_HEADERS, RunSet, build_runset, case_value
+from reports.units import DisplayUnit, fmt, fmt_bandwidth, fmt_bytes, fmt_count, fmt_seconds, fmt_spread, metric_unit
 
 
 @dataclass
@@ -113,7 +114,7 @@ def _bandwidth(gpu: dict) -> str:
     bw = gpu.get("memory_bandwidth_bytes_s")
     if not isinstance(bw, (int, float)):
         return "—"
-    source = gpu.get("bandwidth_source") or gpu.get("memory_bandwidth_source") or gpu.get("source")
+    source = gpu.get("bandwidth_source")  # the key bench.suite writes
     return fmt_bandwidth(float(bw)) + (f" ({source})" if source else "")
 
 
@@ -317,6 +318,13 @@ def _key_cell(case: CaseResult, name: str) -> str:
     return _str(case_value(case, name))
 
 
+def _spread_cell(s: Stat | None, unit: DisplayUnit) -> str:
+    """``median ± stdev`` of one metric in the column's display unit; a dash when not measured."""
+    if s is None or s.median is None:
+        return "—"
+    return fmt_spread(unit(s.median), None if s.stdev is None else unit(s.stdev), s.n)
+
+
 def case_table(rs: RunSet, metrics: list[str]) -> Table | None:
     """Measured cases (status ok) with the varying key columns and the given metrics present."""
     metrics = [m for m in present_metrics(rs, metrics) if not (m == "new_tokens" and _new_tokens_is_output_len(rs))]
@@ -329,14 +337,7 @@ def case_table(rs: RunSet, metrics: list[str]) -> Table | None:
     rows = []
     for run, c in cases:
         ns = [c.metrics[m].n for m in metrics if m in c.metrics]
-        cells = []
-        for m in metrics:
-            s = c.metrics.get(m)
-            if s is None or s.median is None:
-                cells.append("—")
-            else:
-                u = units[m]
-                cells.append(fmt_spread(u(s.median), None if s.stdev is None else u(s.stdev), s.n))
+        cells = [_spread_cell(c.metrics.get(m), units[m]) for m in metrics]
         rows.append(([run.label] if rs.multi else []) + [_key_cell(c, k) for k in keys] + [str(max(ns, default=0))] + cells)
     n_left = len(headers) - len(metrics) - 1
     align = ["l"] * n_left + ["r"] * (len(metrics) + 1)
@@ -361,8 +362,7 @@ def side_by_side_table(rs: RunSet, metric: str) -> Table | None:
         sample = next(m[key] for m in by_run if key in m)
         row = [_key_cell(sample, k) for k in cols]
         for m in by_run:
-            s = m[key].metrics[metric] if key in m else None
-            row.append("—" if s is None else fmt_spread(unit(s.median), None if s.stdev is None else unit(s.stdev), s.n))
+            row.append(_spread_cell(m[key].metrics[metric] if key in m else None, unit))
         base = by_run[0].get(key)
         for m in by_run[1:]:
             if base is None or key not in m or not base.median(metric):
@@ -398,28 +398,18 @@ SUMMARY_METRICS = ["decode_tok_s", "ttft_s", "itl_p50_s", "e2e_s", "total_tok_s"
 def summary_table(results, *, markdown: bool = True) -> str:
     """A compact case table for the terminal at the end of ``gptoss bench``: every case with its
     status, the varying key columns and the headline metrics (median ± stdev)."""
-    from bench.results import Results
-    from reports.runs import build_runset
-
     runs = [results] if isinstance(results, Results) else list(results)
     rs = build_runset(runs)
     cases = rs.cases()
     if not cases:
         return "No case has a result yet."
-    metrics = [m for m in present_metrics(rs, SUMMARY_METRICS)]
+    metrics = present_metrics(rs, SUMMARY_METRICS)
     keys = key_columns(rs)
     units = {m: metric_unit(m, [c.median(m) for _, c in cases]) for m in metrics}
     headers = (["run"] if rs.multi else []) + [KEY_HEADERS[k] for k in keys] + ["status"] + [metric_header(m, units[m].label) for m in metrics]
     rows = []
     for run, c in cases:
-        cells = []
-        for m in metrics:
-            st = c.metrics.get(m)
-            if st is None or st.median is None:
-                cells.append("—")
-            else:
-                u = units[m]
-                cells.append(fmt_spread(u(st.median), None if st.stdev is None else u(st.stdev), st.n))
+        cells = [_spread_cell(c.metrics.get(m), units[m]) for m in metrics]
         rows.append(([run.label] if rs.multi else []) + [_key_cell(c, k) for k in keys] + [c.status] + cells)
     align = ["l"] * (len(headers) - len(metrics)) + ["r"] * len(metrics)
     table = Table(headers, rows, align=align)

@@ -539,6 +539,14 @@ def test_cli_missing_path(tmp_path):
     assert res.exit_code == 2 and "does not exist; pass the results.json" in res.output
 
 
+def test_cli_format_choices_are_the_renderers_formats():
+    # The command keeps its own copy (bench/commands may import only click and stdlib at top).
+    from bench.commands.report import FORMAT_CHOICES
+    from reports import FORMATS
+
+    assert FORMAT_CHOICES == FORMATS
+
+
 @pytest.mark.parametrize("names", [["gpu_h100"], ["natural"], ["sweep_oom", "cpu_tiny"]])
 def test_every_plot_has_a_title_axis_labels_and_units(names):
     import matplotlib
