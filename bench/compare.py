@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from bench.errors import UserError
-from bench.results import METRICS, CaseKey, LoadRecord, Results, env_differences
+from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, CaseResult, LoadRecord, Results, env_differences
+from bench.stats import Stat
 
 ALPHA = 0.05
 EXACT_MAX_N = 30
@@ -373,13 +374,9 @@ def compare_metric(
     alpha: float = ALPHA,
 ) -> MetricDelta:
     """Compare one metric's samples (a single value each for load-phase metrics)."""
-    import statistics
-
     spec = METRICS[name]
-    b = [float(x) for x in base if x is not None and not math.isnan(float(x))]
-    c = [float(x) for x in current if x is not None and not math.isnan(float(x))]
-    bm = statistics.median(b) if b else None
-    cm = statistics.median(c) if c else None
+    bs, cs = Stat.of(base), Stat.of(current)  # drops None and NaN
+    b, c, bm, cm = bs.samples, cs.samples, bs.median, cs.median
     common = dict(metric=name, unit=spec.unit, higher_is_better=spec.higher_is_better, n_base=len(b), n_current=len(c), threshold=threshold)
     if bm is None or cm is None:
         side = "BASE" if bm is None else "CURRENT"
@@ -407,10 +404,7 @@ def compare_metric(
     if direction == "same":
         verdict = UNCHANGED
     else:
-        if threshold is not None:
-            beyond = pct is None or abs(pct) > threshold.pct
-        else:
-            beyond = False
+        beyond = threshold is not None and (pct is None or abs(pct) > threshold.pct)
         if beyond:
             if significant is False:
                 verdict = NOT_SIGNIFICANT
@@ -438,7 +432,8 @@ def _run_info(r: Results, label: str) -> RunInfo:
                    env={k: r.env_summary.get(k) for k in ENV_FIELDS})
 
 
-def _load_id(rec: LoadRecord) -> str:
+def load_id(rec: LoadRecord) -> str:
+    """The id of a load record beside the case ids (compare, history and export use it)."""
     return f"load/{rec.quant}/{rec.attn}"
 
 
@@ -463,11 +458,36 @@ def mismatches(base: Results, current: Results) -> list[str]:
     for bl in base.loads:
         cl = cur_loads.get((bl.quant, bl.attn))
         if cl and bl.weights_path and cl.weights_path and bl.weights_path != cl.weights_path:
-            paths.append(f"{_load_id(bl)} loaded {bl.weights_path} on BASE and {cl.weights_path} on CURRENT")
+            paths.append(f"{load_id(bl)} loaded {bl.weights_path} on BASE and {cl.weights_path} on CURRENT")
     if paths:
         more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
         out.append("weights path: " + "; ".join(paths[:3]) + more)
     return out
+
+
+def _compare_entry(
+    id: str,
+    phase: str,
+    b: CaseResult | LoadRecord,
+    c: CaseResult | LoadRecord,
+    pairs: list[tuple[str, Sequence[float], Sequence[float]]],
+    thresholds: dict[str, Threshold],
+    alpha: float,
+) -> CaseComparison:
+    """One case or load record on both sides; ``pairs``: (metric, BASE samples, CURRENT samples)."""
+    comp = CaseComparison(id=id, phase=phase, base_status=b.status, current_status=c.status,
+                          weights_path=(b.weights_path, c.weights_path))
+    if b.status == "ok" and c.status != "ok":
+        comp.verdict = NOW_FAILS
+        comp.message = c.message
+    elif b.status != "ok" and c.status == "ok":
+        comp.verdict = NOW_RUNS
+    elif b.status == "ok":
+        comp.metrics = [compare_metric(name, bs, cs, thresholds.get(name), alpha) for name, bs, cs in pairs]
+        comp.verdict = _worst(comp.metrics)
+    else:
+        comp.verdict = f"{b.status} on both"
+    return comp
 
 
 def compare(
@@ -501,53 +521,26 @@ def compare(
         cc = cur_keys.get(key)
         if cc is None:
             continue
-        comp = CaseComparison(id=key.id, phase="case", base_status=bc.status, current_status=cc.status,
-                              weights_path=(bc.weights_path, cc.weights_path))
         if "skipped" in (bc.status, cc.status):
             # Not run (a --max-time budget, an interrupted sweep): nothing to compare, not a failure.
-            comp.verdict = SKIPPED
-        elif bc.status == "ok" and cc.status != "ok":
-            comp.verdict = NOW_FAILS
-            comp.message = cc.message
-        elif bc.status != "ok" and cc.status == "ok":
-            comp.verdict = NOW_RUNS
-        elif bc.status == "ok":
-            for name in METRICS:
-                if METRICS[name].phase != "case":
-                    continue
-                bs, cs = bc.metrics.get(name), cc.metrics.get(name)
-                if not bs or not cs or not bs.samples or not cs.samples:
-                    continue
-                comp.metrics.append(compare_metric(name, bs.samples, cs.samples, thresholds.get(name), alpha))
-            comp.verdict = _worst(comp.metrics)
-        else:
-            comp.verdict = f"{bc.status} on both"
-        cases.append(comp)
+            cases.append(CaseComparison(id=key.id, phase="case", base_status=bc.status, current_status=cc.status,
+                                        weights_path=(bc.weights_path, cc.weights_path), verdict=SKIPPED))
+            continue
+        pairs = []
+        for name in CASE_METRICS:
+            bs, cs = bc.metrics.get(name), cc.metrics.get(name)
+            if bs and cs and bs.samples and cs.samples:
+                pairs.append((name, bs.samples, cs.samples))
+        cases.append(_compare_entry(key.id, "case", bc, cc, pairs, thresholds, alpha))
 
     cur_loads = {(x.quant, x.attn): x for x in current.loads}
     for bl in base.loads:
         cl = cur_loads.get((bl.quant, bl.attn))
         if cl is None:
             continue
-        comp = CaseComparison(id=_load_id(bl), phase="load", base_status=bl.status, current_status=cl.status,
-                              weights_path=(bl.weights_path, cl.weights_path))
-        if bl.status == "ok" and cl.status != "ok":
-            comp.verdict = NOW_FAILS
-            comp.message = cl.message
-        elif bl.status != "ok" and cl.status == "ok":
-            comp.verdict = NOW_RUNS
-        elif bl.status == "ok":
-            for name in METRICS:
-                if METRICS[name].phase != "load":
-                    continue
-                bv, cv = bl.metrics.get(name), cl.metrics.get(name)
-                if bv is None or cv is None:
-                    continue
-                comp.metrics.append(compare_metric(name, [bv], [cv], thresholds.get(name), alpha))
-            comp.verdict = _worst(comp.metrics)
-        else:
-            comp.verdict = f"{bl.status} on both"
-        cases.append(comp)
+        pairs = [(name, [bl.metrics[name]], [cl.metrics[name]]) for name in LOAD_METRICS
+                 if bl.metrics.get(name) is not None and cl.metrics.get(name) is not None]
+        cases.append(_compare_entry(load_id(bl), "load", bl, cl, pairs, thresholds, alpha))
 
     only_base = [k.id for k in base_keys if k not in cur_keys]
     only_cur = [k.id for k in cur_keys if k not in base_keys]
@@ -603,8 +596,6 @@ def fmt_value(value: float | None, unit: str) -> str:
         return f"{value:.1f} tok/s"
     if unit == "fraction":
         return f"{value * 100:.1f}%"
-    if unit == "tokens":
-        return f"{value:g}"
     return f"{value:g}"
 
 

@@ -29,6 +29,7 @@ import statistics
 from bisect import bisect_left, bisect_right
 from typing import Any, Sequence
 
+from bench.compare import load_id
 from bench.errors import UserError
 from bench.results import METRICS, Results
 
@@ -149,7 +150,7 @@ def machine_info(r: Results) -> dict[str, Any]:
     }
 
 
-def commit_info(commit: str | None, r: Results) -> dict[str, Any]:
+def commit_info(commit: str | None) -> dict[str, Any]:
     return {
         "id": commit or "unknown",
         "time": None,
@@ -184,16 +185,16 @@ def to_pytest_benchmark(r: Results, commit: str | None = None) -> dict[str, Any]
     for rec in r.loads:
         if rec.status != "ok":
             continue
-        load_id = f"load/{rec.quant}/{rec.attn}"
+        rec_id = load_id(rec)
         others = {m: v for m, v in rec.metrics.items() if v is not None and not _exportable(m)}
         for metric, value in rec.metrics.items():
             if value is None or not _exportable(metric):
                 continue
-            extra = {"metric": metric, "unit": "s", "case": load_id, "weights_path": rec.weights_path, "model": model, "metrics": others}
-            benchmarks.append(_pb_entry(metric, load_id, {"quant": rec.quant, "attn": rec.attn}, [value], extra, model))
+            extra = {"metric": metric, "unit": "s", "case": rec_id, "weights_path": rec.weights_path, "model": model, "metrics": others}
+            benchmarks.append(_pb_entry(metric, rec_id, {"quant": rec.quant, "attn": rec.attn}, [value], extra, model))
     return {
         "machine_info": machine_info(r),
-        "commit_info": commit_info(commit, r),
+        "commit_info": commit_info(commit),
         "benchmarks": benchmarks,
         "datetime": r.finished_at or r.created_at,
         "version": _pb_version(),
@@ -262,7 +263,7 @@ def to_github_action_benchmark(r: Results, tool: str = TOOLS[0], metrics: Sequen
             if metric not in wanted or value is None:
                 continue
             out.append({
-                "name": f"load/{rec.quant}/{rec.attn} {metric}",
+                "name": f"{load_id(rec)} {metric}",
                 "unit": METRICS[metric].unit,
                 "value": value,
                 "extra": f"n=1\nweights={rec.weights_path or '-'}\ngpu={gpu}\nmodel={r.model.id}",

@@ -35,11 +35,12 @@ import sqlite3
 import statistics
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from bench.compare import fmt_value, load_id
 from bench.errors import UserError
 from bench.results import METRICS, SUMMARY_FIELDS, Results
 
@@ -435,7 +436,7 @@ class History:
                         outcome.metrics += 1
                 seen = set()
                 for rec in results.loads:
-                    case_id = f"load/{rec.quant}/{rec.attn}"
+                    case_id = load_id(rec)
                     if case_id in seen:
                         continue
                     seen.add(case_id)
@@ -620,12 +621,6 @@ def render_list(runs: list[RunRow], steps: list[Step]) -> str:
     return _table(["run", "created", "commit", "label", "model", "gpu", "torch", "transformers", "cases", "steps"], rows)
 
 
-def _fmt(v: float | None, unit: str) -> str:
-    from bench.compare import fmt_value
-
-    return fmt_value(v, unit)
-
-
 def render_show(h: History, run: RunRow, rule: StepRule, metrics: Sequence[str] | None = None) -> str:
     lines = [f"run {run.run_id}"]
     lines.append(f"  created {run.created_at}, added {run.added_at}, commit {run.commit or '-'}, label {run.label or '-'}")
@@ -633,14 +628,15 @@ def render_show(h: History, run: RunRow, rule: StepRule, metrics: Sequence[str] 
     lines.append("  env " + ", ".join(f"{k} {run.env.get(k) if run.env.get(k) is not None else '-'}" for k in ENV_COLUMNS))
     if run.source:
         lines.append(f"  source {run.source}")
-    steps = {(s.key.case_id, s.key.metric): s for s in h.steps(rule, gpu=run.gpu_name, model=run.model_id) if s.run_id == run.run_id}
-    series = h.series(metrics, gpu=run.gpu_name, model=run.model_id)
+    # One pass over the run's series gives both its baselines and the steps it introduced.
     baselines: dict[tuple[str, str], float] = {}
-    for key, pts in series.items():
-        bases, _ = analyze(key, pts, rule)
+    steps: dict[tuple[str, str], Step] = {}
+    for key, pts in h.series(metrics, gpu=run.gpu_name, model=run.model_id).items():
+        bases, found = analyze(key, pts, rule)
         for p, b in zip(pts, bases):
             if p.run_id == run.run_id and b is not None:
                 baselines[(key.case_id, key.metric)] = b
+        steps.update(((key.case_id, key.metric), s) for s in found if s.run_id == run.run_id)
     rows = []
     for m in h.case_metrics(run.run_id):
         if metrics and m["metric"] not in metrics:
@@ -652,8 +648,8 @@ def render_show(h: History, run: RunRow, rule: StepRule, metrics: Sequence[str] 
         if base is not None and m["median"] is not None and base != 0:
             change = f"{100 * (m['median'] - base) / abs(base):+.1f}%"
         flag = f"STEP {step.direction}" + (f" ({step.note})" if step.note else "") if step else ""
-        rows.append([m["case_id"], m["metric"], _fmt(m["median"], unit), str(m["n"]),
-                     _fmt(m["stdev"], unit) if m["n"] > 1 else "-", _fmt(base, unit) if base is not None else "-", change, flag])
+        rows.append([m["case_id"], m["metric"], fmt_value(m["median"], unit), str(m["n"]),
+                     fmt_value(m["stdev"], unit) if m["n"] > 1 else "-", fmt_value(base, unit) if base is not None else "-", change, flag])
     lines.append("")
     lines.append(_table(["case", "metric", "median", "n", "stdev", "baseline", "change", "flag"], rows).rstrip())
     failed = h.failed_cases(run.run_id)
@@ -737,6 +733,10 @@ def plot(
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise UserError(f"the folder {out.parent} does not exist; create it or pass another --out path.")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as e:
+        raise UserError(f"cannot write {out} ({e.strerror or e}); pass another --out path.") from None
+    finally:
+        plt.close(fig)
     return out, drawn, all_steps

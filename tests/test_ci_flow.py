@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from bench import results as R
 from bench.cli import main
 from bench.history import History
-from tests.test_compare import save_results
+from tests.factories import save_results
 
 CPU_ENV = {"device": "cpu", "gpu": None, "gpu_count": 0, "driver": None, "cuda": None, "torch": "2.13.0",
            "triton": None, "transformers": "5.23.0", "kernels": None, "python": "3.11.7", "platform": "Linux"}

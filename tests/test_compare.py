@@ -1,6 +1,6 @@
 """gptoss compare: thresholds, the rank test, verdicts, mismatches, formats and exit codes.
 
-``make_results`` / ``save_results`` are also used by the history, export and CI-flow tests.
+The results factories shared with the history, export and CI-flow tests live in tests/factories.py.
 """
 
 from __future__ import annotations
@@ -33,67 +33,14 @@ from bench.compare import (
     can_test,
 )
 from bench.errors import UserError
-from bench.stats import Stat
+from tests.factories import DECODE_BASE, H100, KEY, KEY2, make_results, save_results
 
-H100 = "NVIDIA H100 80GB HBM3"
-KEY = R.CaseKey(effort="low", output_len=256, prompt_len=128)
-KEY2 = R.CaseKey(effort="high", output_len=256, prompt_len=128)
-
-BASE_ENV = {
-    "device": "cuda", "gpu": H100, "gpu_count": 1, "driver": "550.54", "cuda": "12.4", "torch": "2.11.0",
-    "triton": "3.4.0", "transformers": "5.17.0", "kernels": "0.16.2", "python": "3.11.7", "platform": "Linux",
-}
-
-# Ten repetitions each, no overlap: a clear 20% drop in decode speed.
-DECODE_BASE = [100.0, 101.0, 99.5, 100.5, 100.2, 99.8, 100.1, 100.7, 99.2, 100.4]
+# Ten repetitions each, no overlap with DECODE_BASE: a clear 20% drop (and gain) in decode speed.
 DECODE_SLOW = [80.0, 80.6, 79.5, 80.9, 80.2, 79.8, 80.3, 80.1, 79.6, 80.4]
 DECODE_FAST = [120.0, 121.0, 119.4, 120.5, 120.2, 119.8, 120.3, 120.7, 119.6, 120.1]
 # Noise only: a wide spread, medians 6% apart, samples interleaved.
 NOISY_BASE = [70.0, 130.0, 95.0, 110.0, 85.0, 120.0, 100.0, 90.0, 115.0, 80.0]
 NOISY_CUR = [66.0, 125.0, 89.0, 103.0, 79.0, 114.0, 94.0, 85.0, 108.0, 76.0]
-
-
-def make_results(
-    cases: dict[R.CaseKey, dict[str, list[float]]] | None = None,
-    *,
-    run_id: str = "run-base",
-    env: dict | None = None,
-    weights_path: str = "mxfp4",
-    statuses: dict[R.CaseKey, str] | None = None,
-    loads: list[R.LoadRecord] | None = None,
-    model_id: str = "synthetic:gpt-oss-20b",
-    created_at: str = "2025-01-01T00:00:00+00:00",
-) -> R.Results:
-    """A results object from per-case raw samples (the way `gptoss bench` builds them)."""
-    cases = cases if cases is not None else {KEY: {"decode_tok_s": DECODE_BASE}}
-    statuses = statuses or {}
-    env = {**BASE_ENV, **(env or {})}
-    res = R.Results(
-        model=R.ModelInfo(id=model_id, source="synthetic" if model_id.startswith("synthetic:") else "hub",
-                          synthetic=model_id.startswith("synthetic:")),
-        env_summary=env,
-        run_id=run_id,
-        tool_version="0.1.0",
-        created_at=created_at,
-        complete=True,
-    )
-    for key, metrics in cases.items():
-        status = statuses.get(key, "ok")
-        res.add_case(R.CaseResult(
-            key=key,
-            status=status,
-            message="CUDA out of memory" if status == "oom" else None,
-            metrics={m: Stat.of(v) for m, v in metrics.items()} if status == "ok" else {},
-            weights_path=weights_path,
-        ))
-    res.loads = loads if loads is not None else [
-        R.LoadRecord(quant="auto", attn="auto", weights_path=weights_path, metrics={"load_s": 10.0, "load_peak_bytes": 15.2e9})
-    ]
-    return res
-
-
-def save_results(tmp_path, name: str, res: R.Results) -> str:
-    return str(R.save(res, tmp_path / name))
 
 
 def invoke(*args: str):
@@ -356,6 +303,12 @@ def test_cli_out_file(tmp_path):
     r = invoke("compare", b, b, "--format", "markdown", "--out", str(out))
     assert r.exit_code == 0 and r.stdout == ""
     assert out.read_text().startswith("### gptoss compare: PASS") and "PASS" in r.stderr
+
+
+def test_cli_out_in_missing_folder_is_a_usage_error(tmp_path):
+    b = save_results(tmp_path, "b.json", make_results())
+    r = invoke("compare", b, b, "--out", str(tmp_path / "no" / "comment.md"))
+    assert r.exit_code == 2 and "cannot write" in r.stderr and "--out" in r.stderr
 
 
 def test_json_is_complete(tmp_path):

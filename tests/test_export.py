@@ -14,7 +14,7 @@ from bench import results as R
 from bench.cli import main
 from bench.export import pytest_benchmark_stats, to_github_action_benchmark, to_pytest_benchmark
 from bench.results import METRICS
-from tests.test_compare import DECODE_BASE, KEY, KEY2, make_results, save_results
+from tests.factories import DECODE_BASE, KEY, KEY2, make_results, save_results
 
 CASE = {
     "decode_tok_s": DECODE_BASE,
@@ -128,6 +128,12 @@ def test_export_bad_format_and_file(tmp_path):
     assert r.exit_code == 2 and "does not exist" in r.stderr
     r = invoke("export", str(tmp_path / "none.json"), "--format", "csv")
     assert r.exit_code == 2
+
+
+def test_export_out_in_missing_folder_is_a_usage_error(tmp_path):
+    path = save_results(tmp_path, "r.json", _results())
+    r = invoke("export", path, "--format", "pytest-benchmark", "--out", str(tmp_path / "no" / "pb.json"))
+    assert r.exit_code == 2 and "cannot write" in r.stderr and "--out" in r.stderr
 
 
 def test_zero_throughput_is_skipped_not_infinite():

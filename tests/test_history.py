@@ -25,7 +25,7 @@ from bench.history import (
     detect_commit,
     run_identity,
 )
-from tests.test_compare import DECODE_BASE, KEY, KEY2, make_results, save_results
+from tests.factories import DECODE_BASE, KEY, KEY2, make_results, save_results
 
 METRICS_PER_RUN = 3  # decode_tok_s on KEY, load_s and load_peak_bytes on the load record
 
@@ -325,6 +325,12 @@ def test_plot_filters_and_errors(stepped_db, tmp_path):
     assert r.exit_code == 2 and "unknown metric 'speed'" in r.stderr
     r = invoke("history", "plot", "--db", stepped_db, "--out", str(tmp_path / "no" / "t.png"))
     assert r.exit_code == 2 and "does not exist" in r.stderr
+
+
+def test_plot_unwritable_out_is_a_usage_error(stepped_db, tmp_path):
+    (tmp_path / "dir.png").mkdir()
+    r = invoke("history", "plot", "--db", stepped_db, "--out", str(tmp_path / "dir.png"))
+    assert r.exit_code == 2 and "is a directory" in r.stderr and "Traceback" not in r.output
 
 
 def test_help_has_examples():

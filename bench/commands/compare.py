@@ -52,6 +52,7 @@ def command(base: str, current: str, fail_on: tuple[str, ...], fmt: str, allow_m
       gptoss compare base.json cur.json --format markdown --out comment.md
     """
     from bench import results as results_mod
+    from bench.errors import UserError
     from bench.compare import compare, parse_thresholds, render
 
     thresholds = parse_thresholds(fail_on) if fail_on else None
@@ -60,8 +61,11 @@ def command(base: str, current: str, fail_on: tuple[str, ...], fmt: str, allow_m
     comparison = compare(b, c, thresholds, alpha=alpha, allow_mismatch=allow_mismatch, base_label=base, current_label=current)
     text = render(comparison, fmt)
     if out:
-        with open(out, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(out, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise UserError(f"cannot write {out} ({e.strerror or e}); pass another --out path.") from None
         click.echo(text.splitlines()[0] if fmt != "json" else ("FAIL" if comparison.failed else "PASS"), err=True)
     else:
         click.echo(text, nl=False)

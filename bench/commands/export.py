@@ -34,6 +34,7 @@ def command(results_path: str, fmt: str, tool: str, metrics: tuple[str, ...], co
       gptoss export results.json --format github-action-benchmark --tool customSmallerIsBetter --out smaller.json
     """
     from bench import results as results_mod
+    from bench.errors import UserError
     from bench.export import dumps, export
     from bench.history import detect_commit
 
@@ -42,8 +43,11 @@ def command(results_path: str, fmt: str, tool: str, metrics: tuple[str, ...], co
     doc = export(r, fmt, commit=sha, tool=tool, metrics=list(metrics) or None)
     text = dumps(doc)
     if out:
-        with open(out, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(out, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise UserError(f"cannot write {out} ({e.strerror or e}); pass another --out path.") from None
         n = len(doc["benchmarks"]) if fmt == "pytest-benchmark" else len(doc)
         click.echo(f"wrote {out} ({n} entries)", err=True)
     else:

@@ -1,0 +1,61 @@
+"""Results objects and files for the compare, history, export and CI-flow tests."""
+
+from __future__ import annotations
+
+from bench import results as R
+from bench.stats import Stat
+
+H100 = "NVIDIA H100 80GB HBM3"
+KEY = R.CaseKey(effort="low", output_len=256, prompt_len=128)
+KEY2 = R.CaseKey(effort="high", output_len=256, prompt_len=128)
+
+BASE_ENV = {
+    "device": "cuda", "gpu": H100, "gpu_count": 1, "driver": "550.54", "cuda": "12.4", "torch": "2.11.0",
+    "triton": "3.4.0", "transformers": "5.17.0", "kernels": "0.16.2", "python": "3.11.7", "platform": "Linux",
+}
+
+# Ten repetitions of decode speed (tok/s) around 100.
+DECODE_BASE = [100.0, 101.0, 99.5, 100.5, 100.2, 99.8, 100.1, 100.7, 99.2, 100.4]
+
+
+def make_results(
+    cases: dict[R.CaseKey, dict[str, list[float]]] | None = None,
+    *,
+    run_id: str = "run-base",
+    env: dict | None = None,
+    weights_path: str = "mxfp4",
+    statuses: dict[R.CaseKey, str] | None = None,
+    loads: list[R.LoadRecord] | None = None,
+    model_id: str = "synthetic:gpt-oss-20b",
+    created_at: str = "2025-01-01T00:00:00+00:00",
+) -> R.Results:
+    """A results object from per-case raw samples (the way `gptoss bench` builds them)."""
+    cases = cases if cases is not None else {KEY: {"decode_tok_s": DECODE_BASE}}
+    statuses = statuses or {}
+    env = {**BASE_ENV, **(env or {})}
+    res = R.Results(
+        model=R.ModelInfo(id=model_id, source="synthetic" if model_id.startswith("synthetic:") else "hub",
+                          synthetic=model_id.startswith("synthetic:")),
+        env_summary=env,
+        run_id=run_id,
+        tool_version="0.1.0",
+        created_at=created_at,
+        complete=True,
+    )
+    for key, metrics in cases.items():
+        status = statuses.get(key, "ok")
+        res.add_case(R.CaseResult(
+            key=key,
+            status=status,
+            message="CUDA out of memory" if status == "oom" else None,
+            metrics={m: Stat.of(v) for m, v in metrics.items()} if status == "ok" else {},
+            weights_path=weights_path,
+        ))
+    res.loads = loads if loads is not None else [
+        R.LoadRecord(quant="auto", attn="auto", weights_path=weights_path, metrics={"load_s": 10.0, "load_peak_bytes": 15.2e9})
+    ]
+    return res
+
+
+def save_results(tmp_path, name: str, res: R.Results) -> str:
+    return str(R.save(res, tmp_path / name))
