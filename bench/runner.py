@@ -73,14 +73,23 @@ class Progress:
             self._bar.close()
 
 
+def case_work(key: R.CaseKey) -> int:
+    """Tokens a case asks for per run: what its duration scales with (decode dominates)."""
+    return key.output_len * key.batch_size * key.concurrency
+
+
 @dataclass
 class Budget:
-    """--max-time: stop starting cases that would run past the budget."""
+    """--max-time: stop starting cases that would run past the budget.
+
+    A case's expected duration is the median seconds per token of the cases run so far times the
+    tokens it asks for, so a 512-token case is not estimated from 128-token ones.
+    """
 
     seconds: float | None
     clock: Callable[[], float] = time.monotonic
     started: float = field(default=0.0)
-    case_times: list[float] = field(default_factory=list)
+    per_token: list[float] = field(default_factory=list)
 
     def __post_init__(self):
         self.started = self.clock()
@@ -88,17 +97,20 @@ class Budget:
     def elapsed(self) -> float:
         return self.clock() - self.started
 
-    def estimate(self) -> float:
-        """The next case's expected duration: the median of the cases run so far (0 before any)."""
-        if not self.case_times:
-            return 0.0
-        ordered = sorted(self.case_times)
-        return ordered[len(ordered) // 2]
+    def record(self, key: R.CaseKey, seconds: float) -> None:
+        self.per_token.append(seconds / max(case_work(key), 1))
 
-    def allows(self, extra: float = 0.0) -> bool:
+    def estimate(self, key: R.CaseKey) -> float:
+        """``key``'s expected duration in seconds (0 before any case ran)."""
+        if not self.per_token:
+            return 0.0
+        ordered = sorted(self.per_token)
+        return ordered[len(ordered) // 2] * case_work(key)
+
+    def allows(self, key: R.CaseKey) -> bool:
         if self.seconds is None:
             return True
-        return self.elapsed() + self.estimate() + extra <= self.seconds
+        return self.elapsed() + self.estimate(key) <= self.seconds
 
 
 def _measure_case(backend: Backend, key: R.CaseKey, cfg: BenchConfig) -> R.CaseResult:
@@ -164,7 +176,7 @@ def run_sweep(
     try:
         for (quant, attn), group in groupby(todo, key=lambda k: k.load_group()):
             group = list(group)
-            if not budget.allows():
+            if not budget.allows(group[0]):
                 _skip(results, group, "--max-time budget reached before this case started")
                 R.save(results, path)
                 for _ in group:
@@ -190,7 +202,7 @@ def run_sweep(
                 continue
             bytes_per_token = results.model.bytes_per_token.get(record.weights_path or "")
             for key in group:
-                if not budget.allows():
+                if not budget.allows(key):
                     _skip(results, [key], "--max-time budget reached before this case started")
                     R.save(results, path)
                     bar.advance()
@@ -199,7 +211,7 @@ def run_sweep(
                 started = clock()
                 case = _run_one(backend, key, cfg)
                 case.duration_s = clock() - started
-                budget.case_times.append(case.duration_s)
+                budget.record(key, case.duration_s)
                 add_roofline(case, bytes_per_token, bandwidth)
                 results.add_case(case)
                 R.save(results, path)

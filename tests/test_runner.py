@@ -6,7 +6,7 @@ import torch
 from bench import results as R
 from bench.backends import CaseExtras
 from bench.config import BenchConfig
-from bench.runner import Interrupted, add_roofline, is_oom, run_sweep
+from bench.runner import Budget, Interrupted, add_roofline, is_oom, run_sweep
 from bench.stats import Stat
 from bench.timing import GenerationTiming
 
@@ -159,6 +159,33 @@ def test_max_time_skips_the_rest(tmp_path):
     assert statuses.count("ok") == 2 and statuses.count("skipped") == 2
     assert all("--max-time" in c.message for c in res.cases if c.status == "skipped")
     assert res.complete  # every case has a result, skipped included
+
+
+def test_max_time_estimates_by_length(tmp_path):
+    """A long case is not started on the strength of a short one's duration."""
+    now = [0.0]
+
+    class PerToken(FakeBackend):
+        def once(self, key):
+            now[0] += 0.5 * key.output_len  # 0.5 s a token
+            return super().once(key)
+
+    # low/4 takes 4 runs x 2 s = 8 s; low/40 would take 80 s, past a 50 s budget; high/4 fits
+    cfg = _cfg(quants=["auto"], efforts=["low", "high"], lengths=[4, 40], max_time_s=50)
+    res = run_sweep(cfg, PerToken(), _new(), tmp_path / "r.json", progress=False, clock=lambda: now[0])
+    status = {(c.key.effort, c.key.output_len): c.status for c in res.cases}
+    assert status == {("low", 4): "ok", ("low", 40): "skipped", ("high", 4): "ok", ("high", 40): "skipped"}
+    assert now[0] == 16.0
+
+
+def test_budget_estimate_scales_with_tokens():
+    b = Budget(100, clock=lambda: 0.0)
+    short, long = R.CaseKey("low", 128, 128), R.CaseKey("low", 512, 128)
+    assert b.estimate(long) == 0.0 and b.allows(long)
+    b.record(short, 64.0)  # 0.5 s a token
+    assert b.estimate(long) == 256.0 and not b.allows(long) and b.allows(short)
+    batched = R.CaseKey("low", 128, 128, batch_size=4)
+    assert b.estimate(batched) == 256.0
 
 
 def test_load_failure_marks_its_cases(tmp_path):
