@@ -36,7 +36,7 @@ from bench.stats import Stat
 ALPHA = 0.05
 EXACT_MAX_N = 30
 # Environment fields shown beside a regression: the usual suspects when a run gets slower.
-ENV_FIELDS = ("gpu", "gpu_count", "driver", "cuda", "torch", "triton", "transformers", "kernels", "python")
+ENV_FIELDS = ("gpu", "gpu_count", "cpu", "driver", "cuda", "torch", "triton", "transformers", "kernels", "python")
 
 TEST_NAME = "one-sided Mann-Whitney U rank test"
 

@@ -445,7 +445,7 @@ def save(results: Results, path: str | os.PathLike) -> Path:
 # Environment summary
 # --------------------------------------------------------------------------------------------
 
-SUMMARY_FIELDS = ("device", "gpu", "gpu_count", "driver", "cuda", "torch", "triton", "transformers", "kernels", "python", "platform")
+SUMMARY_FIELDS = ("device", "gpu", "gpu_count", "cpu", "driver", "cuda", "torch", "triton", "transformers", "kernels", "python", "platform")
 
 
 def summarize_environment(snapshot: dict) -> dict:
@@ -465,6 +465,7 @@ def summarize_environment(snapshot: dict) -> dict:
         "device": "cuda" if gpus else "cpu",
         "gpu": gpus[0].get("name") if gpus else None,
         "gpu_count": len(gpus),
+        "cpu": platform_fact.get("cpu") or None,
         "driver": driver.get("version"),
         "cuda": torch_fact.get("cuda_build"),
         "torch": version("torch"),

@@ -46,6 +46,8 @@ class PlatformFacts:
     system: str = ""  # platform.system(): Linux, Darwin, Windows
     release: str = ""
     machine: str = ""
+    cpu: str = ""  # CPU model: the Python-bound decode paths run at its single-thread speed
+    cpu_count: int | None = None
     colab: bool = False
     colab_release: str | None = None
     kaggle: bool = False

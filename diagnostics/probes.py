@@ -105,6 +105,8 @@ def probe_platform(src: Sources) -> PlatformFacts:
         system=info.get("system", ""),
         release=info.get("release", ""),
         machine=info.get("machine", ""),
+        cpu=info.get("cpu") or "",
+        cpu_count=info.get("cpu_count"),
         colab=bool(colab),
         colab_release=colab_release,
         kaggle=bool(env.get("KAGGLE_KERNEL_RUN_TYPE") or env.get("KAGGLE_URL_BASE")),

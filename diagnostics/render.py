@@ -42,6 +42,8 @@ def facts_summary(doc: dict) -> list[tuple[str, str]]:
     where = ("Colab" + (f" {p['colab_release']}" if p.get("colab_release") else "")) if p.get("colab") else (
         "Kaggle" if p.get("kaggle") else "not Colab")
     rows = [("Machine", f"{p.get('system', '?')} {p.get('release', '')} {p.get('machine', '')} · Python {p.get('python', '?')} · {where}")]
+    if p.get("cpu"):
+        rows.append(("CPU", p["cpu"] + (f" · {p['cpu_count']} logical cores" if p.get("cpu_count") else "")))
     gpus = f.get("gpus") or []
     if gpus:
         rows.append(("GPU", "; ".join(

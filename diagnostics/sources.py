@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 
@@ -115,13 +116,28 @@ def _process_name(pid: int) -> str | None:
         return None
 
 
+def cpu_model(cpuinfo: str | None) -> str | None:
+    """The first ``model name`` in /proc/cpuinfo's text (x86 and most arm64 kernels write one)."""
+    for line in (cpuinfo or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return " ".join(value.split())
+    return None
+
+
 def _platform_info() -> dict:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        cpuinfo = None
     return {
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "system": platform.system(),
         "release": platform.release(),
         "machine": platform.machine(),
+        "cpu": cpu_model(cpuinfo) or platform.processor() or "",
+        "cpu_count": os.cpu_count(),
     }
 
 

@@ -64,6 +64,7 @@ RUN_FIELDS: list[RunField] = [
     RunField("mode", lambda r: _joined(c.key.mode for c in r.cases), lambda v: f"{v} mode"),
     RunField("attention", lambda r: _joined(x.attn_implementation for x in r.loads), lambda v: f"attn {v}"),
     RunField("backend", lambda r: r.backend.get("kind"), lambda v: f"{v} backend"),
+    RunField("CPU", _env("cpu"), lambda v: v),
     RunField("torch", _env("torch"), lambda v: f"torch {v}"),
     RunField("transformers", _env("transformers"), lambda v: f"transformers {v}"),
     RunField("kernels", _env("kernels"), lambda v: f"kernels {v}"),

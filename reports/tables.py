@@ -90,6 +90,7 @@ ENV_NAMES = {
     "device": "device",
     "gpu": "GPU",
     "gpu_count": "GPU count",
+    "cpu": "CPU",
     "driver": "NVIDIA driver",
     "cuda": "CUDA (torch build)",
     "torch": "torch",

@@ -17,7 +17,8 @@ def sources(tmp_path, **kw):
         module_available=lambda n: False, package_dir=lambda n: None, home=str(tmp_path / "home"), pid=1000,
         disk_usage=lambda p: (500 * 10**9, 100 * 10**9, 400 * 10**9), process_name=lambda pid: f"proc{pid}",
         platform_info=lambda: {"python": "3.10.12", "python_executable": "/usr/bin/python3", "system": "Linux",
-                               "release": "6.1.85+", "machine": "x86_64"},
+                               "release": "6.1.85+", "machine": "x86_64",
+                               "cpu": "Intel(R) Xeon(R) CPU @ 2.20GHz", "cpu_count": 2},
         run=lambda argv, env, timeout: RunResult(1, "", "not configured"),
     )
     defaults.update(kw)
@@ -215,6 +216,20 @@ def test_platform_colab_by_env_module_or_importable(tmp_path):
     plain = P.probe_platform(sources(tmp_path, modules={"ipykernel": object()}))
     assert not plain.colab and plain.notebook
     assert P.probe_platform(sources(tmp_path, environ={"KAGGLE_KERNEL_RUN_TYPE": "Interactive"})).kaggle
+
+
+def test_platform_records_the_cpu(tmp_path):
+    p = P.probe_platform(sources(tmp_path))
+    assert p.cpu == "Intel(R) Xeon(R) CPU @ 2.20GHz" and p.cpu_count == 2
+
+
+def test_cpu_model_from_proc_cpuinfo():
+    from diagnostics.sources import cpu_model
+
+    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC  7R13 Processor\nflags\t: fpu\n"
+    assert cpu_model(text) == "AMD EPYC 7R13 Processor"
+    assert cpu_model("processor\t: 0\nBogoMIPS\t: 50.00\n") is None  # some arm64 kernels
+    assert cpu_model(None) is None and cpu_model("model name\t:   \n") is None
 
 
 def test_platform_probe_never_raises(tmp_path):

@@ -106,9 +106,11 @@ def test_metric_registry_is_the_schema_enum():
 def test_summary_and_differences():
     snap = {"facts": {"gpus": [{"name": "NVIDIA H100 80GB HBM3"}], "driver": {"version": "580.1"},
                       "torch": {"cuda_build": "13.0"}, "packages": {"torch": {"version": "2.11.0"},
-                      "transformers": {"version": "5.17.0"}}, "platform": {"python": "3.12.3", "system": "Linux"}}}
+                      "transformers": {"version": "5.17.0"}}, "platform": {"python": "3.12.3", "system": "Linux", "cpu": "Intel(R) Xeon(R) Platinum 8480+"}}}
     s = R.summarize_environment(snap)
     assert s["gpu"] == "NVIDIA H100 80GB HBM3" and s["device"] == "cuda" and s["cuda"] == "13.0"
+    assert s["cpu"] == "Intel(R) Xeon(R) Platinum 8480+"
+    assert R.env_differences(s, dict(s, cpu="AMD EPYC 7R13")) == {"cpu": ("Intel(R) Xeon(R) Platinum 8480+", "AMD EPYC 7R13")}
     other = dict(s, transformers="5.22.0")
     assert R.env_differences(s, other) == {"transformers": ("5.17.0", "5.22.0")}
     assert R.summarize_environment({})["device"] == "cpu"
