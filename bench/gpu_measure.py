@@ -8,6 +8,12 @@ path the bench uses (streamer clock, NVML sampler running), same prompt and exac
 of new tokens. Tokens/s of each = new tokens / end-to-end seconds; overhead = 1 - instrumented /
 bare, medians over the pairs. It also reports the run-to-run coefficient of variation of the
 instrumented path's decode tokens/s.
+
+``profile``: where a generated token's time goes. Bare ``generate`` runs give the wall time per
+token; one more run under ``torch.profiler`` gives the GPU kernel time per token (CUPTI; kernels
+replayed from CUDA graphs included). Their ratio is how busy the GPU is: near 1, the path is bound
+by the GPU; well under 1, by Python and kernel launches on the CPU, so its speed follows the host
+CPU and varies with it.
 """
 
 from __future__ import annotations
@@ -34,13 +40,12 @@ def overhead(model: str, quant: str, caches: list[str], new_tokens: int, prompt_
     return results
 
 
-def _overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, pairs, out) -> dict:
+def _bare_generate(backend, cache: str, new_tokens: int, prompt_len: int, quant: str):
+    """(case key, a function running one bare ``generate`` that returns its tokens/s)."""
     import torch
 
     key = CaseKey("low", new_tokens, prompt_len, cache=cache, quant=quant)
     backend.prepare(key)
-    monitor = backend.monitor  # prepare() started it: the bare arm runs without it
-    monitor.stop()
     ids = torch.tensor([backend.prompt.ids], device=backend.loaded.device)
     mask = torch.ones_like(ids)
     kwargs = backend._generation_kwargs(new_tokens, cache, natural=False)
@@ -56,6 +61,16 @@ def _overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, 
         n = out.shape[1] - ids.shape[1]
         assert n == new_tokens, f"bare generate made {n} tokens, not {new_tokens}"
         return n / (clock() - t0)
+
+    return key, bare
+
+
+def _overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, pairs, out) -> dict:
+    import torch
+
+    key, bare = _bare_generate(backend, cache, new_tokens, prompt_len, quant)
+    monitor = backend.monitor  # prepare() started it: the bare arm runs without it
+    monitor.stop()
 
     def instrumented() -> tuple[float, float]:
         monitor.start()
@@ -96,6 +111,58 @@ def _overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, 
     return result
 
 
+def profile(model: str, quant: str, caches: list[str], new_tokens: int, prompt_len: int, runs: int, out: Path) -> list[dict]:
+    from bench.backends.transformers_backend import TransformersBackend
+
+    cfg = BenchConfig(model=model, device="cuda", quants=[quant], caches=caches)
+    backend = TransformersBackend(cfg, progress=False)
+    record = backend.load(quant, "auto")
+    results = [_profile_one(backend, record, model, quant, cache, new_tokens, prompt_len, runs, out) for cache in caches]
+    backend.unload()
+    return results
+
+
+def _profile_one(backend, record, model, quant, cache, new_tokens, prompt_len, runs, out) -> dict:
+    import torch
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    _key, bare = _bare_generate(backend, cache, new_tokens, prompt_len, quant)
+    backend.monitor.stop()
+    bare(), bare()  # warm-up (compilation, autotuning, CUDA graph capture)
+    rates = [bare() for _ in range(runs)]
+    with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        bare()
+    kernels = [e for e in prof.key_averages() if getattr(e, "self_device_time_total", 0) > 0]
+    gpu_us = sum(e.self_device_time_total for e in kernels)
+    wall_ms = 1000 / statistics.median(rates)
+    gpu_ms = gpu_us / 1000 / new_tokens
+    top = sorted(kernels, key=lambda e: e.self_device_time_total, reverse=True)[:8]
+    result = {
+        "model": model,
+        "quant_asked": quant,
+        "weights_path": record.weights_path,
+        "cache": cache,
+        "new_tokens": new_tokens,
+        "prompt_tokens": len(backend.prompt.ids),
+        "bare_tok_s": rates,
+        "wall_ms_per_token": wall_ms,
+        "gpu_kernel_ms_per_token": gpu_ms,
+        "gpu_busy_frac": gpu_ms / wall_ms,
+        "top_kernels": [{"name": e.key[:120], "calls": e.count, "ms_per_token": e.self_device_time_total / 1000 / new_tokens}
+                        for e in top],
+        "gpu": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"profile-{record.weights_path}-{cache}.json").write_text(json.dumps(result, indent=1))
+    print(f"{result['gpu']} {record.weights_path}/{cache}: {statistics.median(rates):.2f} tok/s, wall {wall_ms:.2f} ms/token, "
+          f"GPU kernels {gpu_ms:.2f} ms/token, GPU busy {100 * result['gpu_busy_frac']:.0f}%", flush=True)
+    for k in result["top_kernels"][:5]:
+        print(f"    {k['ms_per_token']:7.3f} ms/token  {k['calls']:6d} calls  {k['name']}", flush=True)
+    return result
+
+
 def _print(r: dict) -> None:
     print(
         f"{r['gpu']} {r['weights_path']}/{r['cache']}: bare {r['bare_median']:.2f} tok/s, "
@@ -116,8 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--prompt-len", type=int, default=128)
     o.add_argument("--pairs", type=int, default=5)
     o.add_argument("--out", type=Path, default=Path("gpu-measure"))
+    f = sub.add_parser("profile", help="GPU kernel time against wall time per generated token")
+    f.add_argument("--model", default="synthetic:gpt-oss-20b")
+    f.add_argument("--quant", default="bf16")
+    f.add_argument("--cache", default="dynamic,static", help="comma list, one load for all")
+    f.add_argument("--new-tokens", type=int, default=64)
+    f.add_argument("--prompt-len", type=int, default=128)
+    f.add_argument("--runs", type=int, default=3, help="bare runs timed without the profiler")
+    f.add_argument("--out", type=Path, default=Path("gpu-measure"))
     args = p.parse_args(argv)
-    overhead(args.model, args.quant, args.cache.split(","), args.new_tokens, args.prompt_len, args.pairs, args.out)
+    if args.what == "overhead":
+        overhead(args.model, args.quant, args.cache.split(","), args.new_tokens, args.prompt_len, args.pairs, args.out)
+    else:
+        profile(args.model, args.quant, args.cache.split(","), args.new_tokens, args.prompt_len, args.runs, args.out)
     return 0
 
 

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # The GPU measurements behind bench/BENCHMARKS.md, in stages that each fit a 10-minute call.
 #
-#   bash bench/gpu_session.sh smoke|load|sweep|overhead OUT_DIR
+#   bash bench/gpu_session.sh smoke|load|sweep|overhead|fullsweep|profile OUT_DIR
+#
+# fullsweep is the default sweep of synthetic:gpt-oss-20b on both weights paths and both caches.
+# It takes longer than one call, so it is resumable: run it again and again until it says "done".
+# Its results live in /tmp/gptoss-sweep (kept while the machine stays warm), seeded from a
+# carried .gpu-state/ (the OUT_DIR of the previous call) when the machine is a fresh one, and are
+# copied to OUT_DIR after every configuration. DEADLINE_S (default 540) bounds one call.
 #
 # Expects, in the repository root (both git-ignored, never committed):
 #   .whl/base/*.whl     Python packages missing from the GPU image (jsonschema and its needs)
@@ -24,9 +30,13 @@ kernels() {
 }
 gptoss() { python3 -c 'import sys; from bench.cli import main; sys.argv[0] = "gptoss"; main()' "$@"; }
 log() { echo "=== $(date -u +%H:%M:%S) $*" >&2; }
+t0=$(date +%s)
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,temperature.gpu --format=csv | tee "$out/nvidia-smi.csv"
 python3 -c 'import torch, transformers, triton; print("torch", torch.__version__, "transformers", transformers.__version__, "triton", triton.__version__)' | tee "$out/versions.txt"
+lscpu > "$out/lscpu.txt" 2>&1; grep -m1 "Model name" "$out/lscpu.txt"
+# The checkpoint in RAM when there is room: the write is disk-bound (~108 MB/s) otherwise.
+shm_cache() { if [ "$(df --output=avail -B1G /dev/shm | tail -1)" -ge 20 ]; then export GPTOSS_CACHE=/dev/shm/gptoss-cache; fi; }
 
 case $stage in
 smoke)
@@ -58,10 +68,55 @@ sweep)
     nokernels python3 -m bench.gpu_measure overhead --quant bf16 --cache static --pairs 6 --out "$out/overhead" 2>&1 | tail -2
     ;;
 overhead)
-    # The checkpoint in RAM when there is room: the write is disk-bound (~108 MB/s) otherwise.
-    if [ "$(df --output=avail -B1G /dev/shm | tail -1)" -ge 20 ]; then export GPTOSS_CACHE=/dev/shm/gptoss-cache; fi
+    shm_cache
     log "instrumentation overhead, bf16 static then dynamic (cache in $GPTOSS_CACHE)"
     nokernels python3 -m bench.gpu_measure overhead --quant bf16 --cache static,dynamic --pairs 6 \
         --out "$out/overhead" 2>&1 | grep -E "overhead|Error|error" | tail -5
+    ;;
+fullsweep)
+    shm_cache
+    state=/tmp/gptoss-sweep
+    if [ ! -d $state ] && [ -d .gpu-state ]; then cp -r .gpu-state $state; log "seeded from .gpu-state"; fi
+    mkdir -p $state
+    log "checkpoint (written once per machine, outside the per-call sweep budget)"
+    kernels python3 -c 'import sys; from bench.sources import resolve; print(resolve(sys.argv[1], progress=False).path)' \
+        ${SWEEP_MODEL:-synthetic:gpt-oss-20b} 2>&1 | tail -1
+    deadline=$((t0 + ${DEADLINE_S:-540}))
+    ( while sleep 15; do cp -r $state/. "$out/"; done ) >/dev/null 2>&1 &  # a call cut off still brings back what is done
+    copier=$!
+    for pc in mxfp4:dynamic bf16:dynamic bf16:static mxfp4:static; do
+        path=${pc%:*} cache=${pc#*:} dir=$state/sweep-$path-$cache
+        if [ -f $dir/results.json ] && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["complete"] and all(c["status"]!="skipped" for c in d["cases"]) else 1)' $dir/results.json; then
+            continue
+        fi
+        left=$((deadline - $(date +%s)))
+        if [ $left -lt 90 ]; then log "call budget used; run again"; break; fi
+        log "sweep $path $cache, ${left}s left in this call"
+        s0=$(date +%s)
+        kernels gptoss bench --model ${SWEEP_MODEL:-synthetic:gpt-oss-20b} --device ${SWEEP_DEVICE:-cuda} \
+            --quant $path --cache $cache ${SWEEP_ARGS:-} --max-time ${left}s --resume --out $dir -q --no-report 2>&1 | grep -v Warning | tail -12
+        echo "$path $cache $(( $(date +%s) - s0 ))" >> $state/wall.txt
+        cp -r $state/. "$out/"
+    done
+    kill $copier
+    cp -r $state/. "$out/"
+    python3 - "$state" <<'PY'
+import json, pathlib, sys
+todo = 0
+for p in sorted(pathlib.Path(sys.argv[1]).glob("sweep-*/results.json")):
+    d = json.loads(p.read_text())
+    st = [c["status"] for c in d["cases"]]
+    todo += st.count("skipped") + (0 if d["complete"] else 1)
+    print(p.parent.name, {s: st.count(s) for s in set(st)})
+print("done" if todo == 0 and len(list(pathlib.Path(sys.argv[1]).glob("sweep-*/results.json"))) == 4 else "not done: run again")
+PY
+    ;;
+profile)
+    shm_cache
+    for path in bf16 mxfp4; do
+        log "profile $path dynamic and static"
+        kernels python3 -m bench.gpu_measure profile --quant $path --cache dynamic,static --new-tokens 64 \
+            --out "$out/profile" 2>&1 | grep -v -i warn | tail -14
+    done
     ;;
 esac

@@ -170,6 +170,9 @@ def run_sweep(
     done = results.done_keys()
     todo = [k for k in keys if k not in done]
     budget = Budget(cfg.max_time_s, clock=clock)
+    for c in results.cases:  # on --resume, the cases already measured tell how long the rest take
+        if c.status == "ok" and c.duration_s:
+            budget.record(c.key, c.duration_s)
     bar = Progress(total=len(todo), enabled=progress)
     results.complete = False
     R.save(results, path)

@@ -178,6 +178,26 @@ def test_max_time_estimates_by_length(tmp_path):
     assert now[0] == 16.0
 
 
+def test_resume_estimates_from_the_cases_already_measured(tmp_path):
+    """A resumed sweep does not start a long case blind: the first run's durations are known."""
+    now = [0.0]
+
+    class PerToken(FakeBackend):
+        def once(self, key):
+            now[0] += 0.5 * key.output_len
+            return super().once(key)
+
+    path = tmp_path / "r.json"
+    cfg = _cfg(quants=["auto"], efforts=["low"], lengths=[4, 40])
+    first = run_sweep(_cfg(quants=["auto"], efforts=["low"], lengths=[4]), PerToken(), _new(), path,
+                      progress=False, clock=lambda: now[0])
+    assert first.case(R.CaseKey("low", 4, 16)).duration_s == 8.0
+    cfg.max_time_s = 50  # low/40 would take 80 s
+    backend = PerToken()
+    res = run_sweep(cfg, backend, R.load(path), path, progress=False, clock=lambda: now[0])
+    assert backend.calls == [] and res.case(R.CaseKey("low", 40, 16)).status == "skipped"
+
+
 def test_budget_estimate_scales_with_tokens():
     b = Budget(100, clock=lambda: 0.0)
     short, long = R.CaseKey("low", 128, 128), R.CaseKey("low", 512, 128)
