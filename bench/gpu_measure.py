@@ -133,7 +133,10 @@ def _profile_one(backend, record, model, quant, cache, new_tokens, prompt_len, r
     rates = [bare() for _ in range(runs)]
     with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         bare()
-    kernels = [e for e in prof.key_averages() if getattr(e, "self_device_time_total", 0) > 0]
+    # Device-side events only: CPU ops (aten::*, a compiled graph's call) carry their kernels'
+    # time too, and counting both would count it twice.
+    kernels = [e for e in prof.key_averages()
+               if str(getattr(e, "device_type", "")).endswith("CUDA") and getattr(e, "self_device_time_total", 0) > 0]
     gpu_us = sum(e.self_device_time_total for e in kernels)
     wall_ms = 1000 / statistics.median(rates)
     gpu_ms = gpu_us / 1000 / new_tokens

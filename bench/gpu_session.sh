@@ -6,8 +6,10 @@
 # fullsweep is the default sweep of synthetic:gpt-oss-20b on both weights paths and both caches.
 # It takes longer than one call, so it is resumable: run it again and again until it says "done".
 # Its results live in /tmp/gptoss-sweep (kept while the machine stays warm), seeded from a
-# carried .gpu-state/ (the OUT_DIR of the previous call) when the machine is a fresh one, and are
-# copied to OUT_DIR after every configuration. DEADLINE_S (default 540) bounds one call.
+# carried .gpu-state/sweep.tar (the previous call's, copied back) when the machine is a fresh
+# one, and are packed into OUT_DIR/sweep.tar every 15 s: the device tool brings back at most 8
+# files a call, and a call that has four results files and its logs goes over that (one such call's
+# results were lost). DEADLINE_S (default 540) bounds one call.
 #
 # Expects, in the repository root (both git-ignored, never committed):
 #   .whl/base/*.whl     Python packages missing from the GPU image (jsonschema and its needs)
@@ -76,13 +78,16 @@ overhead)
 fullsweep)
     shm_cache
     state=/tmp/gptoss-sweep
-    if [ ! -d $state ] && [ -d .gpu-state ]; then cp -r .gpu-state $state; log "seeded from .gpu-state"; fi
+    if [ ! -d $state ] && [ -f .gpu-state/sweep.tar ]; then
+        mkdir -p $state && tar -xf .gpu-state/sweep.tar -C $state && log "seeded from .gpu-state/sweep.tar"
+    fi
     mkdir -p $state
     log "checkpoint (written once per machine, outside the per-call sweep budget)"
     kernels python3 -c 'import sys; from bench.sources import resolve; print(resolve(sys.argv[1], progress=False).path)' \
         ${SWEEP_MODEL:-synthetic:gpt-oss-20b} 2>&1 | tail -1
     deadline=$((t0 + ${DEADLINE_S:-540}))
-    ( while sleep 15; do cp -r $state/. "$out/"; done ) >/dev/null 2>&1 &  # a call cut off still brings back what is done
+    pack() { tar -cf "$out/.sweep.tar.$BASHPID" -C $state . && mv "$out/.sweep.tar.$BASHPID" "$out/sweep.tar"; }
+    ( while sleep 15; do pack; done ) >/dev/null 2>&1 &  # a call cut off still brings back what is done
     copier=$!
     for pc in mxfp4:dynamic bf16:dynamic bf16:static mxfp4:static; do
         path=${pc%:*} cache=${pc#*:} dir=$state/sweep-$path-$cache
@@ -96,10 +101,10 @@ fullsweep)
         kernels gptoss bench --model ${SWEEP_MODEL:-synthetic:gpt-oss-20b} --device ${SWEEP_DEVICE:-cuda} \
             --quant $path --cache $cache ${SWEEP_ARGS:-} --max-time ${left}s --resume --out $dir -q --no-report 2>&1 | grep -v Warning | tail -12
         echo "$path $cache $(( $(date +%s) - s0 ))" >> $state/wall.txt
-        cp -r $state/. "$out/"
+        pack
     done
     kill $copier
-    cp -r $state/. "$out/"
+    pack
     python3 - "$state" <<'PY'
 import json, pathlib, sys
 todo = 0
@@ -113,7 +118,7 @@ PY
     ;;
 profile)
     shm_cache
-    for path in bf16 mxfp4; do
+    for path in ${PROFILE_PATHS:-bf16 mxfp4}; do
         log "profile $path dynamic and static"
         kernels python3 -m bench.gpu_measure profile --quant $path --cache dynamic,static --new-tokens 64 \
             --out "$out/profile" 2>&1 | grep -v -i warn | tail -14
