@@ -82,6 +82,16 @@ def test_transformers_reads_the_configs_as_the_real_architecture():
     assert tiny.layer_types == ["sliding_attention", "full_attention"]
 
 
+def test_config_names_a_transformers_version_below_5():
+    """transformers 5.17 reads a local config without one (or with 5.x and a Mistral type) as a
+    Mistral tokenizer's and warns "incorrect regex pattern" on every load; the real checkpoint
+    says 4.55.0.dev0, and a gpt_oss config below 5.0 skips that check."""
+    from packaging.version import Version
+
+    cfg = syn.SYNTHETIC_MODELS["tiny"].config_dict()
+    assert Version(cfg["transformers_version"]) < Version("5.0.0") and cfg["model_type"] == "gpt_oss"
+
+
 @pytest.mark.parametrize("name", list(syn.SYNTHETIC_MODELS))
 def test_tensor_plan_is_exactly_the_models_state_dict(name):
     from transformers import GptOssConfig, GptOssForCausalLM
