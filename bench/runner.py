@@ -179,7 +179,7 @@ def run_sweep(
     try:
         for (quant, attn), group in groupby(todo, key=lambda k: k.load_group()):
             group = list(group)
-            if not budget.allows(group[0]):
+            if not any(budget.allows(k) for k in group):  # no load for a group none of which fits
                 _skip(results, group, "--max-time budget reached before this case started")
                 R.save(results, path)
                 for _ in group:
