@@ -29,15 +29,39 @@ from bench.results import CaseKey
 from bench.timing import clock, generation_metrics
 
 
-def overhead(model: str, quant: str, caches: list[str], new_tokens: int, prompt_len: int, pairs: int, out: Path) -> list[dict]:
+def _each_cache(model: str, quant: str, caches: list[str], measure, device: str = "cuda") -> list[dict]:
+    """One load of ``quant``, then ``measure(backend, record, cache)`` for each cache."""
     from bench.backends.transformers_backend import TransformersBackend
 
-    cfg = BenchConfig(model=model, device="cuda", quants=[quant], caches=caches)
+    cfg = BenchConfig(model=model, device=device, quants=[quant], caches=caches)
     backend = TransformersBackend(cfg, progress=False)
     record = backend.load(quant, "auto")
-    results = [_overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, pairs, out) for cache in caches]
+    results = [measure(backend, record, cache) for cache in caches]
     backend.unload()
     return results
+
+
+def overhead(model: str, quant: str, caches: list[str], new_tokens: int, prompt_len: int, pairs: int, out: Path,
+             device: str = "cuda") -> list[dict]:
+    return _each_cache(model, quant, caches, lambda backend, record, cache: _overhead_one(
+        backend, record, model, quant, cache, new_tokens, prompt_len, pairs, out), device)
+
+
+def _header(backend, record, model: str, quant: str, cache: str, new_tokens: int) -> dict:
+    """What every measurement file starts with: what ran, on what."""
+    import torch
+
+    return {
+        "model": model, "quant_asked": quant, "weights_path": record.weights_path, "cache": cache,
+        "new_tokens": new_tokens, "prompt_tokens": len(backend.prompt.ids),
+        "gpu": torch.cuda.get_device_name() if backend._cuda else "cpu", "torch": torch.__version__,
+    }
+
+
+def _stop(monitor) -> None:
+    """Stop the NVML sampler, which only runs on a GPU."""
+    if monitor is not None:
+        monitor.stop()
 
 
 def _bare_generate(backend, cache: str, new_tokens: int, prompt_len: int, quant: str):
@@ -51,13 +75,14 @@ def _bare_generate(backend, cache: str, new_tokens: int, prompt_len: int, quant:
     kwargs = backend._generation_kwargs(new_tokens, cache, natural=False)
     kwargs.pop("return_dict_in_generate")
     model_ = backend.loaded.model
+    sync = torch.cuda.synchronize if backend._cuda else (lambda: None)
 
     def bare() -> float:
-        torch.cuda.synchronize()
+        sync()
         t0 = clock()
         with torch.inference_mode():
             out = model_.generate(input_ids=ids, attention_mask=mask, **kwargs)
-        torch.cuda.synchronize()
+        sync()
         n = out.shape[1] - ids.shape[1]
         assert n == new_tokens, f"bare generate made {n} tokens, not {new_tokens}"
         return n / (clock() - t0)
@@ -66,16 +91,15 @@ def _bare_generate(backend, cache: str, new_tokens: int, prompt_len: int, quant:
 
 
 def _overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, pairs, out) -> dict:
-    import torch
-
     key, bare = _bare_generate(backend, cache, new_tokens, prompt_len, quant)
-    monitor = backend.monitor  # prepare() started it: the bare arm runs without it
-    monitor.stop()
+    monitor = backend.monitor  # prepare() started it (on a GPU): the bare arm runs without it
+    _stop(monitor)
 
     def instrumented() -> tuple[float, float]:
-        monitor.start()
+        if monitor is not None:
+            monitor.start()
         [t] = backend.once(key)
-        monitor.stop()
+        _stop(monitor)
         assert t.new_tokens == new_tokens, f"instrumented run made {t.new_tokens} tokens"
         m = generation_metrics(t)
         return t.new_tokens / m["e2e_s"], m["decode_tok_s"]
@@ -88,12 +112,7 @@ def _overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, 
         b.append(e2e_rate)
         decode.append(dec)
     result = {
-        "model": model,
-        "quant_asked": quant,
-        "weights_path": record.weights_path,
-        "cache": cache,
-        "new_tokens": new_tokens,
-        "prompt_tokens": len(backend.prompt.ids),
+        **_header(backend, record, model, quant, cache, new_tokens),
         "pairs": pairs,
         "bare_tok_s": a,
         "instrumented_tok_s": b,
@@ -102,8 +121,6 @@ def _overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, 
         "instrumented_median": statistics.median(b),
         "overhead_frac": 1 - statistics.median(b) / statistics.median(a),
         "decode_cv": statistics.stdev(decode) / statistics.fmean(decode) if len(decode) > 1 else None,
-        "gpu": torch.cuda.get_device_name(),
-        "torch": torch.__version__,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / f"overhead-{record.weights_path}-{cache}.json").write_text(json.dumps(result, indent=1))
@@ -111,27 +128,22 @@ def _overhead_one(backend, record, model, quant, cache, new_tokens, prompt_len, 
     return result
 
 
-def profile(model: str, quant: str, caches: list[str], new_tokens: int, prompt_len: int, runs: int, out: Path) -> list[dict]:
-    from bench.backends.transformers_backend import TransformersBackend
-
-    cfg = BenchConfig(model=model, device="cuda", quants=[quant], caches=caches)
-    backend = TransformersBackend(cfg, progress=False)
-    record = backend.load(quant, "auto")
-    results = [_profile_one(backend, record, model, quant, cache, new_tokens, prompt_len, runs, out) for cache in caches]
-    backend.unload()
-    return results
+def profile(model: str, quant: str, caches: list[str], new_tokens: int, prompt_len: int, runs: int, out: Path,
+            device: str = "cuda") -> list[dict]:
+    return _each_cache(model, quant, caches, lambda backend, record, cache: _profile_one(
+        backend, record, model, quant, cache, new_tokens, prompt_len, runs, out), device)
 
 
 def _profile_one(backend, record, model, quant, cache, new_tokens, prompt_len, runs, out) -> dict:
-    import torch
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     _key, bare = _bare_generate(backend, cache, new_tokens, prompt_len, quant)
-    backend.monitor.stop()
+    _stop(backend.monitor)
     bare(), bare()  # warm-up (compilation, autotuning, CUDA graph capture)
     rates = [bare() for _ in range(runs)]
-    with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if backend._cuda else [])
+    with torch_profile(activities=activities) as prof:
         bare()
     # Device-side events only: CPU ops (aten::*, a compiled graph's call) carry their kernels'
     # time too, and counting both would count it twice.
@@ -142,20 +154,13 @@ def _profile_one(backend, record, model, quant, cache, new_tokens, prompt_len, r
     gpu_ms = gpu_us / 1000 / new_tokens
     top = sorted(kernels, key=lambda e: e.self_device_time_total, reverse=True)[:8]
     result = {
-        "model": model,
-        "quant_asked": quant,
-        "weights_path": record.weights_path,
-        "cache": cache,
-        "new_tokens": new_tokens,
-        "prompt_tokens": len(backend.prompt.ids),
+        **_header(backend, record, model, quant, cache, new_tokens),
         "bare_tok_s": rates,
         "wall_ms_per_token": wall_ms,
         "gpu_kernel_ms_per_token": gpu_ms,
         "gpu_busy_frac": gpu_ms / wall_ms,
         "top_kernels": [{"name": e.key[:120], "calls": e.count, "ms_per_token": e.self_device_time_total / 1000 / new_tokens}
                         for e in top],
-        "gpu": torch.cuda.get_device_name(),
-        "torch": torch.__version__,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / f"profile-{record.weights_path}-{cache}.json").write_text(json.dumps(result, indent=1))
@@ -179,26 +184,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.gpu_measure", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
     o = sub.add_parser("overhead", help="instrumentation overhead A/B and run-to-run CV")
-    o.add_argument("--model", default="synthetic:gpt-oss-20b")
-    o.add_argument("--quant", default="bf16")
-    o.add_argument("--cache", default="dynamic", help="comma list, one load for all")
-    o.add_argument("--new-tokens", type=int, default=256)
-    o.add_argument("--prompt-len", type=int, default=128)
-    o.add_argument("--pairs", type=int, default=5)
-    o.add_argument("--out", type=Path, default=Path("gpu-measure"))
     f = sub.add_parser("profile", help="GPU kernel time against wall time per generated token")
-    f.add_argument("--model", default="synthetic:gpt-oss-20b")
-    f.add_argument("--quant", default="bf16")
-    f.add_argument("--cache", default="dynamic,static", help="comma list, one load for all")
-    f.add_argument("--new-tokens", type=int, default=64)
-    f.add_argument("--prompt-len", type=int, default=128)
+    for sp, cache, new_tokens in ((o, "dynamic", 256), (f, "dynamic,static", 64)):
+        sp.add_argument("--model", default="synthetic:gpt-oss-20b")
+        sp.add_argument("--quant", default="bf16")
+        sp.add_argument("--device", default="cuda", help="cuda; cpu runs the same steps (no GPU time to find)")
+        sp.add_argument("--cache", default=cache, help="comma list, one load for all")
+        sp.add_argument("--new-tokens", type=int, default=new_tokens)
+        sp.add_argument("--prompt-len", type=int, default=128)
+        sp.add_argument("--out", type=Path, default=Path("gpu-measure"))
+    o.add_argument("--pairs", type=int, default=5)
     f.add_argument("--runs", type=int, default=3, help="bare runs timed without the profiler")
-    f.add_argument("--out", type=Path, default=Path("gpu-measure"))
     args = p.parse_args(argv)
     if args.what == "overhead":
-        overhead(args.model, args.quant, args.cache.split(","), args.new_tokens, args.prompt_len, args.pairs, args.out)
+        overhead(args.model, args.quant, args.cache.split(","), args.new_tokens, args.prompt_len, args.pairs, args.out, args.device)
     else:
-        profile(args.model, args.quant, args.cache.split(","), args.new_tokens, args.prompt_len, args.runs, args.out)
+        profile(args.model, args.quant, args.cache.split(","), args.new_tokens, args.prompt_len, args.runs, args.out, args.device)
     return 0
 
 
