@@ -6,7 +6,7 @@ extra_info, options, stats{min, max, mean, stddev, rounds, median, iqr, q1, q3, 
 stddev_outliers, outliers, ld15iqr, hd15iqr, ops, total, data, iterations}), ``datetime`` and
 ``version``. pytest-benchmark measures durations and treats smaller as better, so:
 
-* metrics in seconds (ttft_s, itl_*, e2e_s, time_to_final_s; load: download_s, load_s,
+* metrics in seconds (ttft_s, itl_*, e2e_s, time_to_final_s, warmup_s; load: download_s, load_s,
   first_token_cold_s) are exported as they are, one benchmark per case and metric, the raw
   repetitions as rounds (load metrics: one round);
 * throughput metrics (decode_tok_s, prefill_tok_s, total_tok_s) are exported inverted, as seconds

@@ -68,6 +68,7 @@ METRICS: dict[str, MetricSpec] = {
         _M("analysis_tokens", "tokens", False, "case", "tokens on the harmony analysis channel"),
         _M("final_tokens", "tokens", False, "case", "tokens on the harmony final channel"),
         _M("time_to_final_s", "s", False, "case", "time to the first final-channel token"),
+        _M("warmup_s", "s", False, "case", "wall time of the uncounted warm-up runs (torch.compile, autotuning and CUDA graph capture land here)"),
         _M("download_s", "s", False, "load", "download of the checkpoint"),
         _M("load_s", "s", False, "load", "from_pretrained"),
         _M("first_token_cold_s", "s", False, "load", "first generated token after load (compilation included)"),

@@ -20,7 +20,7 @@ from bench.backends import Backend, CaseExtras
 from bench.config import BenchConfig
 from bench.errors import UserError
 from bench.stats import Stat
-from bench.timing import case_samples, concurrent_samples
+from bench.timing import case_samples, clock, concurrent_samples
 
 log = logging.getLogger("gptoss.bench")
 
@@ -115,8 +115,10 @@ class Budget:
 
 def _measure_case(backend: Backend, key: R.CaseKey, cfg: BenchConfig) -> R.CaseResult:
     backend.prepare(key)
+    started = clock()
     for _ in range(cfg.warmup):
         backend.once(key)
+    warmup_s = clock() - started
     timings_per_rep = []
     extras = CaseExtras()
     for _ in range(cfg.reps):
@@ -132,6 +134,8 @@ def _measure_case(backend: Backend, key: R.CaseKey, cfg: BenchConfig) -> R.CaseR
             samples.setdefault(name, []).extend(values)
     for name, values in extras.samples.items():
         samples.setdefault(name, []).extend(values)
+    if cfg.warmup:
+        samples["warmup_s"] = [warmup_s]
     return R.CaseResult(
         key=key,
         status="ok",

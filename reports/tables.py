@@ -256,6 +256,7 @@ SPEED_METRICS = [
     "total_tok_s",
     "new_tokens",
     "roofline_frac",
+    "warmup_s",
 ]
 MEMORY_METRICS = ["peak_alloc_bytes", "peak_reserved_bytes", "nvml_used_bytes", "kv_cache_bytes"]
 CHANNEL_METRICS = ["analysis_tokens", "final_tokens", "time_to_final_s"]
@@ -278,6 +279,7 @@ METRIC_LABELS = {
     "analysis_tokens": "analysis tokens",
     "final_tokens": "final tokens",
     "time_to_final_s": "time to final",
+    "warmup_s": "warm-up",
 }
 
 SPREAD_NOTE = "Each value: median ± sample standard deviation over the n repetitions."

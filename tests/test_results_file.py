@@ -114,3 +114,11 @@ def test_summary_and_differences():
     other = dict(s, transformers="5.22.0")
     assert R.env_differences(s, other) == {"transformers": ("5.17.0", "5.22.0")}
     assert R.summarize_environment({})["device"] == "cpu"
+
+
+def test_readme_names_every_metric():
+    """`compare --fail-on` takes these names: the README's list must be complete."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert [m for m in R.METRICS if f"`{m}`" not in readme] == []

@@ -248,3 +248,24 @@ def test_roofline_fraction():
     bare = R.CaseResult(key=R.CaseKey("low", 8, 8), metrics={"decode_tok_s": Stat.of([1.0])})
     add_roofline(bare, None, 1e12)
     assert "roofline_frac" not in bare.metrics
+
+
+def test_warmup_time_is_recorded_apart_from_the_counted_runs(tmp_path):
+    """The warm-up pays compilation; its wall time is its own metric, never a repetition."""
+    import time
+
+    class CompilesOnce(FakeBackend):
+        def once(self, key):
+            if not self.calls:
+                time.sleep(0.05)  # the first call "compiles"
+            return super().once(key)
+
+    res = run_sweep(_cfg(quants=["auto"], efforts=["low"], lengths=[4], warmup=1), CompilesOnce(), _new(),
+                    tmp_path / "r.json", progress=False)
+    [case] = res.cases
+    assert case.metrics["warmup_s"].n == 1 and case.metrics["warmup_s"].median >= 0.05
+    assert case.metrics["decode_tok_s"].n == 3
+    cold = run_sweep(_cfg(quants=["auto"], efforts=["low"], lengths=[4], warmup=0), FakeBackend(), _new(),
+                     tmp_path / "r0.json", progress=False)
+    assert "warmup_s" not in cold.cases[0].metrics
+    R.load(tmp_path / "r.json")  # validates against the schema
