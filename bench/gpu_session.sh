@@ -18,7 +18,7 @@
 # Runs `gptoss` from the source tree (no install). "nokernels" runs see neither the kernels
 # wheels nor LOCAL_KERNELS; "kernels" runs see both.
 set -uo pipefail
-stage=${1:?stage: smoke, load or sweep}
+stage=${1:?stage: smoke, load, sweep, overhead, fullsweep or profile}
 out=${2:?output folder}
 mkdir -p "$out"
 root=$(pwd)

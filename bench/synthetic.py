@@ -156,8 +156,8 @@ class SyntheticSpec:
             "swiglu_limit": 7.0,
             "tie_word_embeddings": False,
             "torch_dtype": "bfloat16",
-            # As the real checkpoint has it. Without it, transformers 5.0 to 5.2x take a local
-            # tokenizer for a Mistral one and warn about "an incorrect regex pattern".
+            # As the real checkpoint has it. Without it, transformers 5.17 (not 5.23) takes a
+            # local tokenizer for a Mistral one and warns about "an incorrect regex pattern".
             "transformers_version": "4.55.0.dev0",
             "use_cache": True,
             "vocab_size": self.vocab_size,
