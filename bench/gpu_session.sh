@@ -86,14 +86,25 @@ fullsweep)
     kernels python3 -c 'import sys; from bench.sources import resolve; print(resolve(sys.argv[1], progress=False).path)' \
         ${SWEEP_MODEL:-synthetic:gpt-oss-20b} 2>&1 | tail -1
     deadline=$((t0 + ${DEADLINE_S:-540}))
+    # Prints each results file's case statuses; exit 0 when every one is complete with nothing skipped.
+    sweep_done() {
+        python3 - "$@" <<'PY'
+import json, sys
+todo = 0
+for path in sys.argv[1:]:
+    d = json.load(open(path))
+    st = [c["status"] for c in d["cases"]]
+    todo += st.count("skipped") + (0 if d["complete"] else 1)
+    print(path.split("/")[-2], {s: st.count(s) for s in sorted(set(st))})
+sys.exit(1 if todo else 0)
+PY
+    }
     pack() { tar -cf "$out/.sweep.tar.$BASHPID" -C $state . && mv "$out/.sweep.tar.$BASHPID" "$out/sweep.tar"; }
     ( while sleep 15; do pack; done ) >/dev/null 2>&1 &  # a call cut off still brings back what is done
     copier=$!
     for pc in mxfp4:dynamic bf16:dynamic bf16:static mxfp4:static; do
         path=${pc%:*} cache=${pc#*:} dir=$state/sweep-$path-$cache
-        if [ -f $dir/results.json ] && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["complete"] and all(c["status"]!="skipped" for c in d["cases"]) else 1)' $dir/results.json; then
-            continue
-        fi
+        if [ -f $dir/results.json ] && sweep_done $dir/results.json > /dev/null; then continue; fi
         left=$((deadline - $(date +%s)))
         if [ $left -lt 90 ]; then log "call budget used; run again"; break; fi
         log "sweep $path $cache, ${left}s left in this call"
@@ -105,16 +116,12 @@ fullsweep)
     done
     kill $copier
     pack
-    python3 - "$state" <<'PY'
-import json, pathlib, sys
-todo = 0
-for p in sorted(pathlib.Path(sys.argv[1]).glob("sweep-*/results.json")):
-    d = json.loads(p.read_text())
-    st = [c["status"] for c in d["cases"]]
-    todo += st.count("skipped") + (0 if d["complete"] else 1)
-    print(p.parent.name, {s: st.count(s) for s in set(st)})
-print("done" if todo == 0 and len(list(pathlib.Path(sys.argv[1]).glob("sweep-*/results.json"))) == 4 else "not done: run again")
-PY
+    files=$(ls $state/sweep-*/results.json 2>/dev/null)
+    if [ -n "$files" ] && sweep_done $files && [ "$(echo "$files" | wc -l)" -eq 4 ]; then
+        echo done
+    else
+        echo "not done: run again"
+    fi
     ;;
 profile)
     shm_cache
