@@ -41,7 +41,7 @@ THROUGHPUT_SUFFIX = "_tok_s"
 
 
 # --------------------------------------------------------------------------------------------
-# pytest-benchmark statistics (same definitions as pytest-benchmark's Stats)
+# pytest-benchmark statistics (pytest-benchmark's own Stats, or the same definitions)
 # --------------------------------------------------------------------------------------------
 
 
@@ -64,21 +64,33 @@ def _quartiles(data: Sequence[float]) -> tuple[float, float]:
 
 
 def pytest_benchmark_stats(data: Sequence[float], iterations: int = 1) -> dict[str, Any]:
+    """The ``stats`` block of one benchmark: computed by pytest-benchmark's own ``Stats`` when it
+    is installed (its definitions change between releases), else by the same formulas here."""
     data = [float(x) for x in data]
     if not data:
         raise ValueError("no data")
+    try:
+        from pytest_benchmark.stats import Stats
+    except ImportError:
+        return _own_stats(data, iterations)
+    ref = Stats()
+    for x in data:
+        ref.update(x)
+    out = {name: getattr(ref, name) for name in Stats.fields}
+    out.update(data=data, iterations=iterations)
+    return out
+
+
+def _own_stats(data: list[float], iterations: int) -> dict[str, Any]:
     s = sorted(data)
     n = len(s)
     mean = statistics.mean(data)
     stddev = statistics.stdev(data) if n > 1 else 0
     q1, q3 = _quartiles(data)
     iqr = q3 - q1
-    if n == 1:
-        ld15iqr = hd15iqr = data[0]
-    else:
-        ld15iqr = s[bisect_left(s, q1 - 1.5 * iqr)]
-        pos = bisect_right(s, q3 + 1.5 * iqr)
-        hd15iqr = s[-1] if pos == n else s[pos]
+    # Tukey's fences: the lowest and highest datum within 1.5 IQR of the quartiles.
+    ld15iqr = s[bisect_left(s, q1 - 1.5 * iqr)]
+    hd15iqr = s[bisect_right(s, q3 + 1.5 * iqr) - 1]
     iqr_out = sum(1 for v in data if v < q1 - 1.5 * iqr or v > q3 + 1.5 * iqr)
     sd_out = sum(1 for v in data if v < mean - stddev or v > mean + stddev)
     total = sum(data)

@@ -4,6 +4,7 @@ github-action-benchmark lists."""
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
@@ -36,9 +37,13 @@ def invoke(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-@pytest.mark.parametrize("data", [[3.0], [2.0, 1.0], [1.0, 5.0, 2.0], [4.0, 1.0, 3.0, 2.0], [1, 2, 3, 4, 50.0],
-                                  [9, 1, 8, 2, 7, 3.0], [1, 2, 3, 4, 5, 6, 100.0], [0.5, 0.5, 0.5, 0.7, 0.1, 0.2, 0.9, 0.3, 0.4, 0.6, 0.8]])
+DATA = [[3.0], [2.0, 1.0], [1.0, 5.0, 2.0], [4.0, 1.0, 3.0, 2.0], [1, 2, 3, 4, 50.0],
+        [9, 1, 8, 2, 7, 3.0], [1, 2, 3, 4, 5, 6, 100.0], [0.5, 0.5, 0.5, 0.7, 0.1, 0.2, 0.9, 0.3, 0.4, 0.6, 0.8]]
+
+
+@pytest.mark.parametrize("data", DATA)
 def test_stats_match_pytest_benchmark(data):
+    """The exported stats are the figures of the installed pytest-benchmark's own Stats."""
     stats_mod = pytest.importorskip("pytest_benchmark.stats")
     ref = stats_mod.Stats()
     for x in data:
@@ -47,6 +52,21 @@ def test_stats_match_pytest_benchmark(data):
     assert set(ours) == set(stats_mod.Stats.fields) | {"data", "iterations"}
     for name in stats_mod.Stats.fields:
         assert ours[name] == pytest.approx(getattr(ref, name)), name
+
+
+@pytest.mark.parametrize("data", DATA)
+def test_stats_without_pytest_benchmark(monkeypatch, data):
+    """Without pytest-benchmark the same fields come from our own formulas; the Tukey fences are
+    data inside the fences, the order statistics are exact."""
+    monkeypatch.setitem(sys.modules, "pytest_benchmark.stats", None)  # import fails
+    ours = pytest_benchmark_stats(data)
+    s = sorted(float(x) for x in data)
+    assert (ours["min"], ours["max"], ours["rounds"], ours["total"]) == (s[0], s[-1], len(s), pytest.approx(sum(s)))
+    assert ours["median"] == pytest.approx(statistics.median(s)) and ours["q1"] <= ours["median"] <= ours["q3"]
+    fence_lo, fence_hi = ours["q1"] - 1.5 * ours["iqr"], ours["q3"] + 1.5 * ours["iqr"]
+    assert ours["ld15iqr"] == min(x for x in s if x >= fence_lo)
+    assert ours["hd15iqr"] == max(x for x in s if x <= fence_hi)
+    assert ours["iqr_outliers"] == sum(1 for x in s if x < fence_lo or x > fence_hi)
 
 
 def test_pytest_benchmark_document():

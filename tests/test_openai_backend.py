@@ -74,7 +74,8 @@ def test_load_checks_the_server_and_finds_the_fields_it_accepts(server):
     assert record.metrics["first_token_cold_s"] > 0
     d = b.describe()
     assert d["kind"] == "openai" and d["base_url"] == server.base_url
-    assert d["server"] == "uvicorn"  # transformers serve lists no owner for a pinned local folder
+    # The server names itself (its `owned_by`); what it says is its own business, not a contract.
+    assert isinstance(d["server"], str) and d["server"]
     # transformers serve refuses min_tokens/ignore_eos (422) and takes generation_config instead
     assert sorted(d["dropped_fields"]) == ["ignore_eos", "min_tokens"]
     assert d["fixed_length"] == "generation_config"
