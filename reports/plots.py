@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.results import EFFORTS, CaseResult, LoadRecord, Results
-from bench.stats import Stat
+from bench.results.stats import Stat
 from reports.runs import Run, RunSet
 from reports.units import display_unit, fmt, fmt_bandwidth, metric_unit
 
@@ -222,7 +222,7 @@ def plot_decode_speed(rs: RunSet) -> Plot:
     ax.minorticks_off()
     ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
     ax.set_xlabel(xlabel)
-    # decode_tok_s counts the tokens of every sequence of the batch (bench.timing).
+    # decode_tok_s counts the tokens of every sequence of the batch (bench.backends.timing).
     batched = any(c.key.batch_size > 1 for _, c in rs.cases("ok"))
     ax.set_ylabel("decode speed, all sequences (tok/s)" if batched else "decode speed (tok/s)")
     _title(fig, plot.title)
@@ -443,8 +443,8 @@ def roofline_tok_s(results: Results, weights_path: str | None, batch_size: int =
     """Memory bandwidth / bytes read per decoded token for that weights path, times the batch size.
 
     One decode step reads the weights once and yields one token per sequence, and decode_tok_s
-    counts the tokens of every sequence (bench.timing), so at batch b the roofline is b steps'
-    worth of tokens: the same definition as bench.runner.add_roofline's roofline_frac.
+    counts the tokens of every sequence (bench.backends.timing), so at batch b the roofline is b steps'
+    worth of tokens: the same definition as bench.sweep.runner.add_roofline's roofline_frac.
     """
     bw = results.gpu.get("memory_bandwidth_bytes_s")
     bpt = results.model.bytes_per_token.get(weights_path or "") if results.model.bytes_per_token else None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
-from bench.errors import UserError
+from bench.results.errors import UserError
 from bench.results import Results, ResultsError, load
 
 from reports.document import Document, build_document

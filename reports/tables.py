@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, SUMMARY_FIELDS, CaseResult, Results
-from bench.stats import Stat
+from bench.results.stats import Stat
 from reports.runs import KEY_FIELDS, KEY_HEADERS, RunSet, build_runset, case_value
 from reports.units import DisplayUnit, fmt, fmt_bandwidth, fmt_bytes, fmt_count, fmt_seconds, fmt_spread, metric_unit
 
@@ -115,7 +115,7 @@ def _bandwidth(gpu: dict) -> str:
     bw = gpu.get("memory_bandwidth_bytes_s")
     if not isinstance(bw, (int, float)):
         return "—"
-    source = gpu.get("bandwidth_source")  # the key bench.suite writes
+    source = gpu.get("bandwidth_source")  # the key bench.sweep.session writes
     return fmt_bandwidth(float(bw)) + (f" ({source})" if source else "")
 
 

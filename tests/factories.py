@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench import results as R
-from bench.stats import Stat
+from bench.results.stats import Stat
 
 H100 = "NVIDIA H100 80GB HBM3"
 KEY = R.CaseKey(effort="low", output_len=256, prompt_len=128)

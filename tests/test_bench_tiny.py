@@ -9,10 +9,10 @@ import torch
 from click.testing import CliRunner
 
 from bench import results as R
-from bench.backends import CaseExtras
-from bench.backends.transformers_backend import TransformersBackend
+from bench.backends.base import CaseExtras
+from bench.backends.transformers.backend import TransformersBackend
 from bench.cli import main
-from bench.config import BenchConfig
+from bench.sweep.config import BenchConfig
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from bench import results as R
 from bench.cli import main
-from bench.compare import (
+from bench.tracking.compare import (
     DEFAULT_FAIL_ON,
     IMPROVEMENT,
     NOT_SIGNIFICANT,
@@ -32,7 +32,7 @@ from bench.compare import (
     parse_thresholds,
     can_test,
 )
-from bench.errors import UserError
+from bench.results.errors import UserError
 from tests.factories import DECODE_BASE, H100, KEY, KEY2, make_results, save_results
 
 # Ten repetitions each, no overlap with DECODE_BASE: a clear 20% drop (and gain) in decode speed.

@@ -1,7 +1,7 @@
 import pytest
 
-from bench.config import BenchConfig, default_lengths, parse_duration, parse_int_list, parse_list, validate
-from bench.errors import UserError
+from bench.sweep.config import BenchConfig, default_lengths, parse_duration, parse_int_list, parse_list, validate
+from bench.results.errors import UserError
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("15m", 900), ("1.5h", 5400), (" 2 min ", 120)])

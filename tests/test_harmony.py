@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bench import harmony
-from bench.harmony import ChannelTracker, HarmonyTokens
+from bench.models import harmony
+from bench.models.harmony import ChannelTracker, HarmonyTokens
 
 
 def _load(folder):

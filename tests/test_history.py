@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from bench import results as R
 from bench.cli import main
-from bench.errors import UserError
-from bench.history import (
+from bench.results.errors import UserError
+from bench.tracking.history import (
     History,
     Point,
     SeriesKey,

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from bench.monitor import NvmlMonitor, NvmlWindow, NvmlSample, _other_processes
+from bench.sweep.nvml import NvmlMonitor, NvmlWindow, NvmlSample, _other_processes
 
 
 class FakeNvml:

@@ -8,11 +8,11 @@ import logging
 
 import pytest
 
-from bench.backends import CaseExtras
-from bench.backends.openai_backend import OpenAIBackend, ServerError
-from bench.config import BenchConfig
+from bench.backends.base import CaseExtras
+from bench.backends.openai.backend import OpenAIBackend, ServerError
+from bench.sweep.config import BenchConfig
 from bench.results import LOAD_METRICS, CaseKey
-from bench.timing import concurrent_samples, generation_metrics
+from bench.backends.timing import concurrent_samples, generation_metrics
 
 from tests.openai_helpers import RecordingProxy, ServeProcess, write_tiny_checkpoint
 

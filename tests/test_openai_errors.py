@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from bench.backends import CaseExtras
-from bench.backends.openai_backend import OpenAIBackend, ServerError, _solve, parse_base_url, reconcile
-from bench.config import BenchConfig
-from bench.errors import UserError
+from bench.backends.base import CaseExtras
+from bench.backends.openai.backend import OpenAIBackend, ServerError, _solve, parse_base_url, reconcile
+from bench.sweep.config import BenchConfig
+from bench.results.errors import UserError
 from bench.results import CaseKey
-from bench.runner import _run_one
+from bench.sweep.runner import _run_one
 
 from tests.openai_helpers import (
     FakeOpenAIServer,

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from bench import results as R
-from bench.stats import Stat
+from bench.results.stats import Stat
 
 
 def _results():

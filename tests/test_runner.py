@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from bench import results as R
-from bench.backends import CaseExtras
-from bench.config import BenchConfig
-from bench.runner import Budget, Interrupted, add_roofline, is_oom, run_sweep
-from bench.stats import Stat
-from bench.timing import GenerationTiming
+from bench.backends.base import CaseExtras
+from bench.sweep.config import BenchConfig
+from bench.sweep.runner import Budget, Interrupted, add_roofline, is_oom, run_sweep
+from bench.results.stats import Stat
+from bench.backends.timing import GenerationTiming
 
 
 class FakeBackend:

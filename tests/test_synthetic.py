@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import synthetic as syn
-from bench.errors import UserError
+from bench.models import synthetic as syn
+from bench.results.errors import UserError
 
 DiskUsage = namedtuple("DiskUsage", "total used free")
 
