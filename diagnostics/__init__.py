@@ -31,6 +31,8 @@ How it works (one concern per module):
 * ``facts``    the typed records; ``checks`` pure functions facts -> pass/warn/fail/skip + fix,
   then the verdict; ``report`` the CheckReport and the JSON edge; ``render`` text and HTML.
 * ``models``   gpt-oss-20b/120b shapes and sizes; ``gpus`` datasheet bandwidths of known GPUs.
+* ``modelref`` the parsed ``--model`` (hub id, local folder, synthetic:NAME), shared with bench;
+  ``errors`` the one user-error type and one-line error text; ``meta`` tool version, time stamps.
 
 Without ``online=True`` nothing touches the network; nothing ever downloads weights or kernels.
 Secrets (variables named *TOKEN*, *KEY*, *SECRET*, *PASS*, *AUTH*, *CREDENTIAL*, and hf_... values)
@@ -39,8 +41,20 @@ are redacted in every output. Importing this package imports neither torch nor t
 
 from __future__ import annotations
 
-from diagnostics.checks import CheckResult, Verdict
-from diagnostics.facts import Facts
-from diagnostics.report import SCHEMA_ID, CheckReport, check, snapshot
+import importlib
 
-__all__ = ["CheckReport", "CheckResult", "Facts", "SCHEMA_ID", "Verdict", "check", "snapshot"]
+# Loaded on first use, so that bench (which imports diagnostics.errors, .meta and .modelref)
+# and `gptoss --help` do not pay for the checks.
+_EXPORTS = {
+    "CheckReport": "diagnostics.report", "SCHEMA_ID": "diagnostics.report", "check": "diagnostics.report",
+    "snapshot": "diagnostics.report", "CheckResult": "diagnostics.checks", "Verdict": "diagnostics.checks",
+    "Facts": "diagnostics.facts",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'diagnostics' has no attribute {name!r}")

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from diagnostics.facts import Facts, GpuFact
-from diagnostics.models import GiB, ModelSpec
+from diagnostics.modelref import DEFAULT_MODEL
+from diagnostics.models import GiB, ModelSpec, gib
 from diagnostics.versions import Pin, at_least, base_version, in_window, major_minor
 
 STATUSES = ("pass", "warn", "fail", "skip")
@@ -95,7 +96,7 @@ class MemoryEstimate:
 class Context:
     """What the checks need besides the facts."""
 
-    model: str = "openai/gpt-oss-20b"
+    model: str = DEFAULT_MODEL
     spec: ModelSpec | None = None
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     memory: MemoryEstimate | None = field(default=None)
@@ -106,8 +107,6 @@ class Context:
 # --------------------------------------------------------------------------------------------
 
 
-def gib(n: int | float | None) -> str:
-    return "?" if n is None else f"{n / GiB:.1f} GiB"
 
 
 def gb(n: int | float | None) -> str:

@@ -1,7 +1,7 @@
 """The two gpt-oss models as numbers: shapes, parameter counts, bytes on disk, in memory and per token.
 
 Everything the memory-fit check and the bench's roofline need, computed from the architecture
-(``/work/shared/DESIGN.md``, "Facts measured here") rather than typed in, with the few measured
+(the design notes, "Facts measured here") rather than typed in, with the few measured
 figures kept apart and labelled as measurements:
 
 * ``openai/gpt-oss-20b``: 24 layers, 32 experts (top-4), hidden 2880, expert intermediate 2880,
@@ -26,6 +26,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GiB = 1024**3
+
+
+def gib(n: int | float | None) -> str:
+    """Memory, in GiB (what torch and NVML report): ``13.0 GiB``."""
+    return "?" if n is None else f"{n / GiB:.1f} GiB"
+
+
+def gb(n: int | float) -> str:
+    """A size on disk, in decimal units (how checkpoints are quoted): ``13.8 GB``, ``42.1 MB``."""
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 MXFP4_BYTES_PER_PARAM = 0.53125  # 4-bit value + 1 byte scale per 32 values = 4.25 bits
 BF16_BYTES = 2

@@ -8,14 +8,13 @@ import sys
 
 import click
 
-from bench.results.errors import UserError
-
-DEFAULT_MODEL = "openai/gpt-oss-20b"
+from bench.cli.options import model_option
+from diagnostics.modelref import ModelRef, canonical_model
 
 
 @click.command("check")
-@click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True, metavar="ID",
-              help="Hub id, local checkpoint folder or synthetic:<name> (gpt-oss-20b and gpt-oss-120b are known).")
+@model_option("Hub id, local checkpoint folder or synthetic:<name> (gpt-oss-20b and gpt-oss-120b are known).", "-m",
+              metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report (schema gptoss-harness/check/1) instead of the table.")
 @click.option("--online", is_flag=True, help="Also ask the Hugging Face Hub whether the MXFP4 kernel repo is reachable.")
 @click.option("--strict", is_flag=True, help="Exit 1 on a warning too, not only on a failure.")
@@ -36,11 +35,9 @@ def command(ctx: click.Context, model: str, as_json: bool, online: bool, strict:
       gptoss check --json > env.json             # the machine-readable report
       gptoss check --strict && echo ready        # CI gate: warnings fail too
     """
-    from diagnostics.report import model_problem, snapshot
+    from diagnostics.report import snapshot
 
-    problem = model_problem(model)
-    if problem:
-        raise UserError(problem)
+    ref = ModelRef.parse(canonical_model(model))  # refused as `gptoss bench` refuses it
     # Test seam: `CliRunner().invoke(main, ["check"], obj={"check_injected": {"facts": facts}})`
     # (or any side effect snapshot() accepts: environ=, nvml=, run=, disk_usage=, sources=, ...).
     injected = dict((ctx.obj or {}).get("check_injected", {})) if isinstance(ctx.obj, dict) else {}
@@ -49,7 +46,7 @@ def command(ctx: click.Context, model: str, as_json: bool, online: bool, strict:
         if not quiet:
             click.echo(f"gptoss check: {note} ...", err=True)
 
-    report = snapshot(model, online, progress=progress, **injected)
+    report = snapshot(ref, online, progress=progress, **injected)
     if as_json:
         click.echo(report.to_json())
     else:
