@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, SUMMARY_FIELDS, CaseResult, Results
 from bench.results.stats import Stat
 from reports.runs import KEY_FIELDS, KEY_HEADERS, RunSet, build_runset, case_value
-from reports.units import DisplayUnit, fmt, fmt_bandwidth, fmt_bytes, fmt_count, fmt_seconds, fmt_spread, metric_unit
+from reports.units import DisplayUnit, fmt, fmt_bandwidth, fmt_count, fmt_spread, fmt_value, metric_unit
 
 
 @dataclass
@@ -51,6 +51,15 @@ def to_markdown(table: Table) -> str:
     if table.note:
         lines += ["", f"_{table.note}_"]
     return "\n".join(lines)
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table for a terminal: columns padded to their widest cell."""
+    widths = [max(len(h), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for r in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(lines) + "\n"
 
 
 def shorten(text: str | None, limit: int = 400) -> str:
@@ -235,7 +244,7 @@ def load_timing_table(rs: RunSet) -> Table:
             cells = []
             for m in present:
                 v = x.metrics.get(m)
-                cells.append(fmt_bytes(v) if METRICS[m].unit == "bytes" else fmt_seconds(v))
+                cells.append(fmt_value(v, METRICS[m].unit))
             rows.append(([run.label] if rs.multi else []) + [x.quant, x.attn] + cells)
     align = ["l"] * (len(headers) - len(present)) + ["r"] * len(present)
     return Table(headers, rows, align=align)

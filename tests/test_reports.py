@@ -540,7 +540,7 @@ def test_cli_missing_path(tmp_path):
 
 
 def test_cli_format_choices_are_the_renderers_formats():
-    # The command keeps its own copy (bench/commands may import only click and stdlib at top).
+    # The command keeps its own copy (bench/cli may import only click and stdlib at top).
     from bench.cli.report import FORMAT_CHOICES
     from reports import FORMATS
 

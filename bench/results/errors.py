@@ -1,11 +1,11 @@
-"""The one exception type for errors a user can cause.
+"""Errors a user can cause. ``UserError`` is shared with diagnostics (one type for the whole
+tool, turned into one sentence and exit code 2 by the CLI); ``ResultsError`` is a results file
+that cannot be used."""
 
-Its message is one sentence that says what to do. The CLI prints it (no traceback) and exits
-with ``EXIT_USER_ERROR``; everything else is a bug and keeps its traceback.
-"""
+from diagnostics.errors import EXIT_USER_ERROR, UserError
 
-EXIT_USER_ERROR = 2
+__all__ = ["EXIT_USER_ERROR", "ResultsError", "UserError"]
 
 
-class UserError(Exception):
-    """Bad input or an unusable machine state, explained in one actionable sentence."""
+class ResultsError(UserError):
+    """A results file that cannot be used; the message is one sentence that says what to do."""
