@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from bench.cli.options import out_file_option, write_or_echo
+
 
 @click.command("compare")
 @click.argument("base", type=click.Path(dir_okay=True))
@@ -22,8 +24,7 @@ import click
               help="markdown is made for a pull-request comment.")
 @click.option("--allow-mismatch", is_flag=True, help="Compare runs of different GPUs, models or weights paths anyway.")
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level of the rank test.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write the report to this file instead of stdout (the exit code is the same).")
+@out_file_option("Write the report to this file instead of stdout (the exit code is the same).")
 def command(base: str, current: str, fail_on: tuple[str, ...], fmt: str, allow_mismatch: bool, alpha: float, out: str | None) -> None:
     """Compare CURRENT against BASE; exit 1 on a regression.
 
@@ -51,23 +52,15 @@ def command(base: str, current: str, fail_on: tuple[str, ...], fmt: str, allow_m
       gptoss compare base.json cur.json --fail-on decode_tok_s:-3% --fail-on peak_alloc_bytes:+5%
       gptoss compare base.json cur.json --format markdown --out comment.md
     """
-    from bench import results as results_mod
-    from bench.results.errors import UserError
-    from bench.tracking.compare import compare, parse_thresholds, render
+    from bench.results import load
+    from bench.tracking.compare import compare, parse_thresholds
+    from reports.compare import render
 
     thresholds = parse_thresholds(fail_on) if fail_on else None
-    b = results_mod.load(base)
-    c = results_mod.load(current)
-    comparison = compare(b, c, thresholds, alpha=alpha, allow_mismatch=allow_mismatch, base_label=base, current_label=current)
+    comparison = compare(load(base), load(current), thresholds, alpha=alpha, allow_mismatch=allow_mismatch,
+                         base_label=base, current_label=current)
     text = render(comparison, fmt)
-    if out:
-        try:
-            with open(out, "w", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as e:
-            raise UserError(f"cannot write {out} ({e.strerror or e}); pass another --out path.") from None
+    if write_or_echo(text, out):
         click.echo(text.splitlines()[0] if fmt != "json" else ("FAIL" if comparison.failed else "PASS"), err=True)
-    else:
-        click.echo(text, nl=False)
     if comparison.failed:
         sys.exit(1)

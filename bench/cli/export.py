@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from bench.cli.options import out_file_option, write_or_echo
+
 
 @click.command("export")
 @click.argument("results_path", metavar="RESULTS", type=click.Path(dir_okay=True))
@@ -14,7 +16,7 @@ import click
               "of that direction.")
 @click.option("--metric", "metrics", multiple=True, help="github-action-benchmark only: export just these metrics (repeatable).")
 @click.option("--commit", default=None, help="pytest-benchmark commit_info id [default: $GITHUB_SHA, else git HEAD of the cwd].")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
+@out_file_option()
 def command(results_path: str, fmt: str, tool: str, metrics: tuple[str, ...], commit: str | None, out: str | None) -> None:
     """Export RESULTS as pytest-benchmark JSON or github-action-benchmark JSON.
 
@@ -33,22 +35,13 @@ def command(results_path: str, fmt: str, tool: str, metrics: tuple[str, ...], co
       gptoss export results.json --format github-action-benchmark --tool customBiggerIsBetter --out bigger.json
       gptoss export results.json --format github-action-benchmark --tool customSmallerIsBetter --out smaller.json
     """
-    from bench import results as results_mod
-    from bench.results.errors import UserError
+    from bench.results import load
     from bench.tracking.export import dumps, export
     from bench.tracking.history import detect_commit
 
-    r = results_mod.load(results_path)
+    r = load(results_path)
     sha = detect_commit(commit) if fmt == "pytest-benchmark" else None
     doc = export(r, fmt, commit=sha, tool=tool, metrics=list(metrics) or None)
-    text = dumps(doc)
-    if out:
-        try:
-            with open(out, "w", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as e:
-            raise UserError(f"cannot write {out} ({e.strerror or e}); pass another --out path.") from None
+    if write_or_echo(dumps(doc), out):
         n = len(doc["benchmarks"]) if fmt == "pytest-benchmark" else len(doc)
         click.echo(f"wrote {out} ({n} entries)", err=True)
-    else:
-        click.echo(text, nl=False)

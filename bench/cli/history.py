@@ -6,11 +6,7 @@ import json
 
 import click
 
-_DB_HELP = "History database file [default: $GPTOSS_HISTORY_DB or ./gptoss-history.sqlite]."
-
-
-def _db_option(f):
-    return click.option("--db", "db", type=click.Path(dir_okay=False), default=None, help=_DB_HELP)(f)
+from bench.cli.options import db_option
 
 
 def _rule_options(f):
@@ -22,7 +18,7 @@ def _rule_options(f):
 
 
 def _rule(window: int, step_pct: float):
-    from bench.tracking.history import MIN_BASELINE, StepRule
+    from bench.results.trends import MIN_BASELINE, StepRule
 
     return StepRule(window=window, min_baseline=min(MIN_BASELINE, window), pct=step_pct)
 
@@ -54,7 +50,7 @@ def command() -> None:
 @click.argument("results_path", metavar="RESULTS", type=click.Path(dir_okay=True))
 @click.option("--commit", default=None, help="Git commit of the code measured [default: $GITHUB_SHA, else git HEAD of the cwd].")
 @click.option("--label", default=None, help="A short label for the run (branch, PR, 'nightly').")
-@_db_option
+@db_option
 def add_cmd(results_path: str, commit: str | None, label: str | None, db: str | None) -> None:
     """Add a results file to the history (a run already there is left as it is).
 
@@ -62,10 +58,10 @@ def add_cmd(results_path: str, commit: str | None, label: str | None, db: str | 
     Example:
       gptoss history add gptoss-results/results.json --commit $GITHUB_SHA --label main
     """
-    from bench import results as results_mod
+    from bench.results import load
     from bench.tracking.history import History, detect_commit
 
-    r = results_mod.load(results_path)
+    r = load(results_path)
     sha = detect_commit(commit)
     with History(db) as h:
         outcome = h.add(r, commit=sha, label=label, source=str(results_path))
@@ -82,7 +78,7 @@ def add_cmd(results_path: str, commit: str | None, label: str | None, db: str | 
 @click.option("--limit", type=click.IntRange(1, None), default=30, show_default=True, help="Show the newest N runs.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_rule_options
-@_db_option
+@db_option
 def list_cmd(gpu: str | None, model: str | None, limit: int, fmt: str, window: int, step_pct: float, db: str | None) -> None:
     """List runs, oldest first, with the step changes each one introduced.
 
@@ -90,12 +86,14 @@ def list_cmd(gpu: str | None, model: str | None, limit: int, fmt: str, window: i
     Example:
       gptoss history list --gpu "NVIDIA H100 80GB HBM3" --limit 10
     """
-    from bench.tracking.history import History, render_list
+    from bench.tracking.history import History
+    from bench.tracking.steps import steps as find_steps
+    from reports.history import render_list
 
     rule = _rule(window, step_pct)
     with History(db, create=False) as h:
         runs = h.runs(gpu=gpu, model=model)[-limit:]
-        steps = h.steps(rule, gpu=gpu, model=model)
+        steps = find_steps(h, rule, gpu=gpu, model=model)
     shown = {r.run_id for r in runs}
     steps = [s for s in steps if s.run_id in shown]
     if fmt == "json":
@@ -114,7 +112,7 @@ def list_cmd(gpu: str | None, model: str | None, limit: int, fmt: str, window: i
 @click.option("--metric", "metrics", multiple=True, help="Only these metrics (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_rule_options
-@_db_option
+@db_option
 def show_cmd(run: str, metrics: tuple[str, ...], fmt: str, window: int, step_pct: float, db: str | None) -> None:
     """Show one run (its id, a unique prefix, or `latest`) against its rolling baseline.
 
@@ -122,23 +120,26 @@ def show_cmd(run: str, metrics: tuple[str, ...], fmt: str, window: int, step_pct
     Example:
       gptoss history show latest --metric decode_tok_s
     """
-    from bench.tracking.history import History, render_show
+    from bench.tracking.history import History
+    from bench.tracking.steps import show_run, steps
+    from reports.history import render_show
 
     _check_metrics(metrics)
     rule = _rule(window, step_pct)
     with History(db, create=False) as h:
         r = h.run(run)
         if fmt == "json":
-            steps = [s.to_dict() for s in h.steps(rule, gpu=r.gpu_name, model=r.model_id) if s.run_id == r.run_id]
+            found = [s.to_dict() for s in steps(h, rule, gpu=r.gpu_name, model=r.model_id) if s.run_id == r.run_id]
             rows = [m for m in h.case_metrics(r.run_id) if not metrics or m["metric"] in metrics]
-            click.echo(json.dumps({"run": r.to_dict(), "metrics": rows, "steps": steps, "rule": rule.describe()}, indent=1))
+            click.echo(json.dumps({"run": r.to_dict(), "metrics": rows, "steps": found, "rule": rule.describe()}, indent=1))
             return
-        click.echo(render_show(h, r, rule, list(metrics) or None), nl=False)
+        show = show_run(h, r, rule, list(metrics) or None)
+    click.echo(render_show(show, rule), nl=False)
 
 
 def _check_metrics(metrics) -> None:
-    from bench.results.errors import UserError
     from bench.results import METRICS
+    from diagnostics.errors import UserError
 
     for m in metrics:
         if m not in METRICS:
@@ -154,7 +155,7 @@ def _check_metrics(metrics) -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False), default="gptoss-history.png", show_default=True,
               help="PNG (or any matplotlib format by its extension) to write.")
 @_rule_options
-@_db_option
+@db_option
 def plot_cmd(metrics: tuple[str, ...], cases: tuple[str, ...], gpu: str | None, model: str | None, out: str,
              window: int, step_pct: float, db: str | None) -> None:
     """Draw the trend of metrics over runs, with the rolling baseline and step changes marked.
@@ -164,11 +165,15 @@ def plot_cmd(metrics: tuple[str, ...], cases: tuple[str, ...], gpu: str | None, 
       gptoss history plot --metric decode_tok_s --metric ttft_s --out trend.png
       gptoss history plot --metric decode_tok_s --case low/out256/in128/b1/fixed/dynamic/auto/auto/c1
     """
-    from bench.tracking.history import History, plot
+    from bench.tracking.history import History
+    from bench.tracking.steps import trends
+    from reports.history import plot
 
     _check_metrics(metrics)
     rule = _rule(window, step_pct)
     with History(db, create=False) as h:
-        path, drawn, steps = plot(h, list(metrics), out, cases=list(cases) or None, gpu=gpu, model=model, rule=rule)
+        runs = h.runs(gpu=gpu, model=model)
+        found = trends(h, list(metrics), rule, cases=list(cases) or None, gpu=gpu, model=model)
+    path, drawn, steps = plot(found, runs, list(metrics), out, rule)
     worse = sum(1 for s in steps if s.direction == "worse")
     click.echo(f"wrote {path} ({drawn} series, {len(steps)} step change(s), {worse} worse)")

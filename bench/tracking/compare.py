@@ -26,19 +26,31 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
-from bench.results.errors import UserError
-from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, CaseResult, LoadRecord, Results, env_differences
-from bench.results.stats import Stat
+from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, CaseResult, LoadRecord, Results, Stat, env_differences
+from bench.results.comparison import (  # noqa: F401  (the verdict names are part of this module's surface)
+    BETTER,
+    ENV_FIELDS,
+    EXACT_MAX_N,
+    IMPROVEMENT,
+    NOT_SIGNIFICANT,
+    NOW_FAILS,
+    NOW_RUNS,
+    REGRESSION,
+    SKIPPED,
+    UNCHANGED,
+    WORSE,
+    CaseComparison,
+    Comparison,
+    MetricDelta,
+    RunInfo,
+    Threshold,
+)
+from diagnostics.errors import UserError
 
 ALPHA = 0.05
-EXACT_MAX_N = 30
-# Environment fields shown beside a regression: the usual suspects when a run gets slower.
-ENV_FIELDS = ("gpu", "gpu_count", "cpu", "driver", "cuda", "torch", "triton", "transformers", "kernels", "python")
-
-TEST_NAME = "one-sided Mann-Whitney U rank test"
 
 # What `gptoss compare` gates on when no --fail-on is given: decode speed is the headline
 # (-5% is well outside the run-to-run spread of a warm GPU), time to first token and peak memory
@@ -47,35 +59,6 @@ DEFAULT_FAIL_ON = ("decode_tok_s:-5%", "ttft_s:+10%", "peak_alloc_bytes:+10%")
 
 THRESHOLD_FORM = "METRIC:[+|-]PCT% (for example decode_tok_s:-5% or peak_alloc_bytes:+10%)"
 _THRESHOLD_RE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*([+-]?)\s*(\d+(?:\.\d+)?)\s*%\s*$")
-
-# Verdicts
-REGRESSION = "regression"  # gated, beyond the threshold in the worse direction, significant
-IMPROVEMENT = "improvement"  # gated, beyond the threshold in the better direction, significant
-WORSE = "worse"  # significantly worse, but within the threshold (or no threshold on it)
-BETTER = "better"
-NOT_SIGNIFICANT = "not significant"  # the medians moved beyond the threshold, the samples overlap
-UNCHANGED = "unchanged"
-NOW_FAILS = "now fails"  # the case ran on BASE and fails on CURRENT
-NOW_RUNS = "now runs"
-SKIPPED = "not run"  # skipped on one side: not compared
-
-
-# --------------------------------------------------------------------------------------------
-# Thresholds
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Threshold:
-    metric: str
-    pct: float  # magnitude, >= 0
-
-    @property
-    def sign(self) -> str:
-        return "-" if METRICS[self.metric].higher_is_better else "+"
-
-    def __str__(self) -> str:
-        return f"{self.metric}:{self.sign}{self.pct:g}%"
 
 
 def parse_threshold(text: str) -> Threshold:
@@ -203,161 +186,11 @@ def mann_whitney(base: Sequence[float], current: Sequence[float], higher_is_bett
     return RankTest(min(1.0, p_worse), min(1.0, p_better), "normal", u)
 
 
+
+
 # --------------------------------------------------------------------------------------------
 # The comparison
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class MetricDelta:
-    metric: str
-    unit: str
-    higher_is_better: bool
-    base: float | None  # median (load phase: the single value)
-    current: float | None
-    n_base: int
-    n_current: int
-    delta: float | None  # current - base
-    pct: float | None  # 100 * delta / |base|; None when base is 0
-    direction: str  # "better" | "worse" | "same"
-    threshold: Threshold | None
-    p_value: float | None  # one-sided, in the observed direction; None when not tested
-    test: str | None  # "exact" | "normal" | None
-    verdict: str
-    note: str = ""
-
-    @property
-    def regression(self) -> bool:
-        return self.verdict == REGRESSION
-
-    def to_dict(self) -> dict:
-        return {
-            "metric": self.metric,
-            "unit": self.unit,
-            "higher_is_better": self.higher_is_better,
-            "base": self.base,
-            "current": self.current,
-            "n_base": self.n_base,
-            "n_current": self.n_current,
-            "delta": self.delta,
-            "pct": self.pct,
-            "direction": self.direction,
-            "threshold": str(self.threshold) if self.threshold else None,
-            "p_value": self.p_value,
-            "test": self.test,
-            "verdict": self.verdict,
-            "note": self.note,
-        }
-
-
-@dataclass
-class CaseComparison:
-    id: str  # the case id, or "load/<quant>/<attn>" for a load record
-    phase: str  # "case" | "load"
-    base_status: str
-    current_status: str
-    weights_path: tuple[str | None, str | None]
-    metrics: list[MetricDelta] = field(default_factory=list)
-    verdict: str = UNCHANGED  # the case's own verdict (now fails / now runs), else the worst metric's
-    message: str | None = None  # the failure message of CURRENT, if it fails
-
-    @property
-    def regressions(self) -> list[MetricDelta]:
-        return [m for m in self.metrics if m.regression]
-
-    @property
-    def regressed(self) -> bool:
-        return self.verdict == NOW_FAILS or bool(self.regressions)
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "phase": self.phase,
-            "base_status": self.base_status,
-            "current_status": self.current_status,
-            "weights_path": {"base": self.weights_path[0], "current": self.weights_path[1]},
-            "verdict": self.verdict,
-            "message": self.message,
-            "regressed": self.regressed,
-            "metrics": [m.to_dict() for m in self.metrics],
-        }
-
-
-@dataclass
-class RunInfo:
-    label: str  # the path as given
-    run_id: str
-    created_at: str
-    model: str
-    env: dict[str, Any]
-
-    def to_dict(self) -> dict:
-        return {"path": self.label, "run_id": self.run_id, "created_at": self.created_at, "model": self.model, "env": self.env}
-
-
-@dataclass
-class Comparison:
-    base: RunInfo
-    current: RunInfo
-    thresholds: dict[str, Threshold]
-    thresholds_source: str  # "default" | "--fail-on"
-    alpha: float
-    cases: list[CaseComparison]
-    only_in_base: list[str]
-    only_in_current: list[str]
-    mismatches: list[str]  # what differs that normally refuses the comparison (allowed here)
-    env_diff: dict[str, tuple[Any, Any]]
-
-    @property
-    def regressions(self) -> list[tuple[CaseComparison, MetricDelta | None]]:
-        out: list[tuple[CaseComparison, MetricDelta | None]] = []
-        for c in self.cases:
-            if c.verdict == NOW_FAILS:
-                out.append((c, None))
-            out.extend((c, m) for m in c.regressions)
-        return out
-
-    @property
-    def improvements(self) -> list[tuple[CaseComparison, MetricDelta | None]]:
-        out: list[tuple[CaseComparison, MetricDelta | None]] = []
-        for c in self.cases:
-            if c.verdict == NOW_RUNS:
-                out.append((c, None))
-            out.extend((c, m) for m in c.metrics if m.verdict == IMPROVEMENT)
-        return out
-
-    @property
-    def same_run(self) -> bool:
-        return bool(self.base.run_id) and self.base.run_id == self.current.run_id
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.regressions)
-
-    @property
-    def untested(self) -> list[tuple[CaseComparison, MetricDelta]]:
-        """Gated metrics decided by the threshold alone (too few samples for the rank test)."""
-        return [(c, m) for c in self.cases for m in c.metrics
-                if m.threshold and m.test is None and m.base is not None and m.current is not None and m.direction != "same"]
-
-    def to_dict(self) -> dict:
-        return {
-            "status": "fail" if self.failed else "pass",
-            "same_run": self.same_run,
-            "test": TEST_NAME,
-            "alpha": self.alpha,
-            "thresholds": [str(t) for t in self.thresholds.values()],
-            "thresholds_source": self.thresholds_source,
-            "base": self.base.to_dict(),
-            "current": self.current.to_dict(),
-            "mismatches": self.mismatches,
-            "env_differences": {k: {"base": a, "current": b} for k, (a, b) in self.env_diff.items()},
-            "regressions": [{"case": c.id, "metric": m.metric if m else None, "verdict": m.verdict if m else c.verdict} for c, m in self.regressions],
-            "improvements": [{"case": c.id, "metric": m.metric if m else None} for c, m in self.improvements],
-            "only_in_base": self.only_in_base,
-            "only_in_current": self.only_in_current,
-            "cases": [c.to_dict() for c in self.cases],
-        }
 
 
 def _direction(delta: float, higher_is_better: bool) -> str:
@@ -427,14 +260,11 @@ def compare_metric(
                        verdict=verdict, note=note)
 
 
+
 def _run_info(r: Results, label: str) -> RunInfo:
     return RunInfo(label=label, run_id=r.run_id, created_at=r.created_at, model=r.model.id,
                    env={k: r.env_summary.get(k) for k in ENV_FIELDS})
 
-
-def load_id(rec: LoadRecord) -> str:
-    """The id of a load record beside the case ids (compare, history and export use it)."""
-    return f"load/{rec.quant}/{rec.attn}"
 
 
 def mismatches(base: Results, current: Results) -> list[str]:
@@ -458,7 +288,7 @@ def mismatches(base: Results, current: Results) -> list[str]:
     for bl in base.loads:
         cl = cur_loads.get((bl.quant, bl.attn))
         if cl and bl.weights_path and cl.weights_path and bl.weights_path != cl.weights_path:
-            paths.append(f"{load_id(bl)} loaded {bl.weights_path} on BASE and {cl.weights_path} on CURRENT")
+            paths.append(f"{bl.id} loaded {bl.weights_path} on BASE and {cl.weights_path} on CURRENT")
     if paths:
         more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
         out.append("weights path: " + "; ".join(paths[:3]) + more)
@@ -540,7 +370,7 @@ def compare(
             continue
         pairs = [(name, [bl.metrics[name]], [cl.metrics[name]]) for name in LOAD_METRICS
                  if bl.metrics.get(name) is not None and cl.metrics.get(name) is not None]
-        cases.append(_compare_entry(load_id(bl), "load", bl, cl, pairs, thresholds, alpha))
+        cases.append(_compare_entry(bl.id, "load", bl, cl, pairs, thresholds, alpha))
 
     only_base = [k.id for k in base_keys if k not in cur_keys]
     only_cur = [k.id for k in cur_keys if k not in base_keys]
@@ -572,228 +402,3 @@ def _worst(metrics: list[MetricDelta]) -> str:
         if v in verdicts:
             return v
     return UNCHANGED
-
-
-# --------------------------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------------------------
-
-
-def fmt_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "bytes":
-        v = abs(value)
-        for div, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-            if v >= div:
-                return f"{value / div:.2f} {suffix}"
-        return f"{value:.0f} B"
-    if unit == "s":
-        if abs(value) < 1:
-            return f"{value * 1000:.2f} ms"
-        return f"{value:.3f} s"
-    if unit == "tok/s":
-        return f"{value:.1f} tok/s"
-    if unit == "fraction":
-        return f"{value * 100:.1f}%"
-    return f"{value:g}"
-
-
-def fmt_pct(pct: float | None, delta: float | None) -> str:
-    if pct is None:
-        return "n/a" if delta else "0.0%"
-    return f"{pct:+.1f}%"
-
-
-def fmt_p(m: MetricDelta) -> str:
-    if m.p_value is None:
-        return "untested" if m.base is not None and m.current is not None and m.direction != "same" else "-"
-    return f"{m.p_value:.3g}"
-
-
-def method_line(c: Comparison) -> str:
-    return (
-        f"Verdict rule: a regression is a median change beyond its threshold in the worse direction that a "
-        f"{TEST_NAME} (exact with mid-ranks up to {EXACT_MAX_N} samples in all, else normal approximation with "
-        f"tie correction) finds significant at alpha={c.alpha:g}; with too few samples for the test "
-        f"(smallest attainable p > alpha, i.e. under 3 samples a side), the threshold alone decides."
-    )
-
-
-def _summary(c: Comparison) -> str:
-    n_cases = sum(1 for x in c.cases if x.phase == "case")
-    regs = c.regressions
-    if regs:
-        n_reg_cases = len({x.id for x, _ in regs})
-        return f"FAIL: {len(regs)} regression{'s' if len(regs) != 1 else ''} in {n_reg_cases} of {len(c.cases)} compared entries ({n_cases} cases)"
-    imp = len(c.improvements)
-    extra = f", {imp} improvement{'s' if imp != 1 else ''}" if imp else ""
-    return f"PASS: no regression in {len(c.cases)} compared entries ({n_cases} cases){extra}"
-
-
-def _env_lines(c: Comparison) -> list[str]:
-    if not c.env_diff:
-        keys = ", ".join(ENV_FIELDS)
-        return [f"Environment: identical ({keys}): the change comes from code, configuration or the machine's state."]
-    return [f"  {k}: {a if a is not None else '-'} -> {b if b is not None else '-'}" for k, (a, b) in c.env_diff.items()]
-
-
-def _rows(c: Comparison, everything: bool) -> list[tuple[CaseComparison, MetricDelta | None]]:
-    rows: list[tuple[CaseComparison, MetricDelta | None]] = []
-    for case in c.cases:
-        if case.verdict in (NOW_FAILS, NOW_RUNS) or not case.metrics:
-            rows.append((case, None))
-            continue
-        for m in case.metrics:
-            if everything or m.threshold is not None or m.verdict in (REGRESSION, IMPROVEMENT):
-                rows.append((case, m))
-    return rows
-
-
-def _row_cells(case: CaseComparison, m: MetricDelta | None) -> list[str]:
-    if m is None:
-        detail = f"{case.base_status} -> {case.current_status}"
-        if case.message:
-            detail += f": {case.message}"
-        return [case.id, "(case)", case.base_status, case.current_status, "", "", "", case.verdict.upper() if case.verdict == NOW_FAILS else case.verdict, detail]
-    verdict = m.verdict.upper() if m.verdict == REGRESSION else m.verdict
-    thr = str(m.threshold) if m.threshold else ""
-    note = m.note
-    if thr and thr not in note:
-        note = f"fail-on {thr}" + (f"; {note}" if note else "")
-    return [case.id, m.metric, fmt_value(m.base, m.unit), fmt_value(m.current, m.unit), fmt_pct(m.pct, m.delta),
-            m.direction, fmt_p(m), verdict, note]
-
-
-HEADERS = ["case", "metric", "base", "current", "change", "direction", "p", "verdict", "note"]
-
-
-def render_text(c: Comparison, everything: bool = True) -> str:
-    lines = [_summary(c)]
-    lines.append(f"BASE:    {c.base.label} (run {c.base.run_id or '-'}, {c.base.created_at}, {c.base.model}, {c.base.env.get('gpu') or 'CPU'})")
-    lines.append(f"CURRENT: {c.current.label} (run {c.current.run_id or '-'}, {c.current.created_at}, {c.current.model}, {c.current.env.get('gpu') or 'CPU'})")
-    lines.append(f"Thresholds ({c.thresholds_source}): {', '.join(str(t) for t in c.thresholds.values()) or 'none'}")
-    lines.append(method_line(c))
-    for mm in c.mismatches:
-        lines.append(f"MISMATCH (allowed by --allow-mismatch): {mm}")
-    if c.same_run:
-        lines.append(f"Note: BASE and CURRENT are the same run ({c.base.run_id}); pass the new results as CURRENT.")
-    rows = [_row_cells(case, m) for case, m in _rows(c, everything)]
-    if rows:
-        widths = [max(len(HEADERS[i]), *(len(r[i]) for r in rows)) for i in range(len(HEADERS) - 1)]
-        lines.append("")
-        lines.append("  ".join(h.ljust(w) for h, w in zip(HEADERS, widths)) + "  note")
-        for r in rows:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)) + ("  " + r[-1] if r[-1] else "").rstrip())
-    if c.regressions:
-        lines.append("")
-        lines.append("Regressions:")
-        for case, m in c.regressions:
-            if m is None:
-                lines.append(f"  {case.id}: now fails ({case.current_status}{': ' + case.message if case.message else ''})")
-            else:
-                lines.append(f"  {case.id} {m.metric}: {fmt_value(m.base, m.unit)} -> {fmt_value(m.current, m.unit)} "
-                             f"({fmt_pct(m.pct, m.delta)}, beyond {m.threshold}" + (f", p={m.p_value:.3g})" if m.p_value is not None else ", untested: too few samples)"))
-        lines.append("Environment differences between the runs (possible causes):" if c.env_diff else "")
-        lines.extend(_env_lines(c))
-    elif c.env_diff:
-        lines.append("")
-        lines.append("Environment differences between the runs:")
-        lines.extend(_env_lines(c))
-    if c.untested:
-        lines.append("")
-        lines.append(f"Note: {len(c.untested)} gated comparison(s) had too few samples for the rank test; the threshold alone decided them.")
-    if c.only_in_base:
-        lines.append(f"Only in BASE (not compared): {', '.join(c.only_in_base)}")
-    if c.only_in_current:
-        lines.append(f"Only in CURRENT (not compared): {', '.join(c.only_in_current)}")
-    return "\n".join(x for x in lines if x is not None).rstrip() + "\n"
-
-
-def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|")
-
-
-def _md_table(rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
-    for r in rows:
-        out.append("| " + " | ".join(_md_escape(x) for x in r) + " |")
-    return out
-
-
-def render_markdown(c: Comparison) -> str:
-    """A pull-request comment: a status line, the gated metrics, everything else folded away."""
-    lines = [f"### gptoss compare: {_summary(c)}", ""]
-    lines.append(f"- BASE: `{c.base.label}` (run `{c.base.run_id or '-'}`, {c.base.model}, {c.base.env.get('gpu') or 'CPU'})")
-    lines.append(f"- CURRENT: `{c.current.label}` (run `{c.current.run_id or '-'}`, {c.current.model}, {c.current.env.get('gpu') or 'CPU'})")
-    lines.append(f"- Thresholds ({c.thresholds_source}): {', '.join('`' + str(t) + '`' for t in c.thresholds.values()) or 'none'}")
-    for mm in c.mismatches:
-        lines.append(f"- MISMATCH (allowed by --allow-mismatch): {mm}")
-    if c.same_run:
-        lines.append(f"- Note: BASE and CURRENT are the same run (`{c.base.run_id}`).")
-    lines.append("")
-    if c.regressions:
-        lines.append("**Regressions**")
-        lines.append("")
-        for case, m in c.regressions:
-            if m is None:
-                lines.append(f"- `{case.id}`: now fails ({case.current_status}{': ' + case.message if case.message else ''})")
-            else:
-                p = f"p={m.p_value:.3g}" if m.p_value is not None else "untested: too few samples"
-                lines.append(f"- `{case.id}` {m.metric}: {fmt_value(m.base, m.unit)} -> {fmt_value(m.current, m.unit)} "
-                             f"({fmt_pct(m.pct, m.delta)}, beyond `{m.threshold}`, {p})")
-        lines.append("")
-        if c.env_diff:
-            lines.append("**Environment differences** (possible causes)")
-            lines.append("")
-            lines.append("| field | base | current |")
-            lines.append("|---|---|---|")
-            for k, (a, b) in c.env_diff.items():
-                lines.append(f"| {k} | {a if a is not None else '-'} | {b if b is not None else '-'} |")
-        else:
-            lines.append(_env_lines(c)[0])
-        lines.append("")
-    elif c.env_diff:
-        lines.append("Environment differences: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in c.env_diff.items()))
-        lines.append("")
-    gated = [_row_cells(case, m) for case, m in _rows(c, everything=False)]
-    if gated:
-        lines.append("**Gated metrics**")
-        lines.append("")
-        lines.extend(_md_table(gated))
-        lines.append("")
-    everything = [_row_cells(case, m) for case, m in _rows(c, everything=True)]
-    if len(everything) > len(gated):
-        lines.append("<details><summary>All metrics</summary>")
-        lines.append("")
-        lines.extend(_md_table(everything))
-        lines.append("")
-        lines.append("</details>")
-        lines.append("")
-    if c.untested:
-        lines.append(f"Note: {len(c.untested)} gated comparison(s) had too few samples for the rank test; the threshold alone decided them.")
-        lines.append("")
-    if c.only_in_base or c.only_in_current:
-        if c.only_in_base:
-            lines.append(f"Only in BASE (not compared): {', '.join('`' + x + '`' for x in c.only_in_base)}")
-        if c.only_in_current:
-            lines.append(f"Only in CURRENT (not compared): {', '.join('`' + x + '`' for x in c.only_in_current)}")
-        lines.append("")
-    lines.append(f"<sub>{method_line(c)}</sub>")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def render_json(c: Comparison) -> str:
-    import json
-
-    d = c.to_dict()
-    d["method"] = method_line(c)
-    return json.dumps(d, indent=1, allow_nan=False, default=str) + "\n"
-
-
-def render(c: Comparison, fmt: str) -> str:
-    if fmt == "markdown":
-        return render_markdown(c)
-    if fmt == "json":
-        return render_json(c)
-    return render_text(c)

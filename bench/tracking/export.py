@@ -29,7 +29,6 @@ import statistics
 from bisect import bisect_left, bisect_right
 from typing import Any, Sequence
 
-from bench.tracking.compare import load_id
 from bench.results.errors import UserError
 from bench.results import METRICS, Results
 
@@ -197,7 +196,7 @@ def to_pytest_benchmark(r: Results, commit: str | None = None) -> dict[str, Any]
     for rec in r.loads:
         if rec.status != "ok":
             continue
-        rec_id = load_id(rec)
+        rec_id = rec.id
         others = {m: v for m, v in rec.metrics.items() if v is not None and not _exportable(m)}
         for metric, value in rec.metrics.items():
             if value is None or not _exportable(metric):
@@ -275,7 +274,7 @@ def to_github_action_benchmark(r: Results, tool: str = TOOLS[0], metrics: Sequen
             if metric not in wanted or value is None:
                 continue
             out.append({
-                "name": f"{load_id(rec)} {metric}",
+                "name": f"{rec.id} {metric}",
                 "unit": METRICS[metric].unit,
                 "value": value,
                 "extra": f"n=1\nweights={rec.weights_path or '-'}\ngpu={gpu}\nmodel={r.model.id}",

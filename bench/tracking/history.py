@@ -15,44 +15,31 @@ Safe with several writers at once: WAL journal, a busy timeout, and every write 
 never deadlock on a lock upgrade). Adding a run is idempotent on its run_id. WAL needs a local
 file system (not NFS).
 
-Step changes: a run's median is compared with the rolling baseline of the same series (same
-model, GPU, case and metric): the median of the medians of the previous ``window`` runs (5;
-at least 3 needed). It is flagged when it differs from that baseline by more than ``step_pct``
-(5%) AND by more than ``STEP_SIGMAS`` (3) robust standard deviations, where the noise is the
-run-to-run spread of the previous medians (1.4826 x their MAD) combined with the run's own
-standard error of the median (1.2533 x stdev / sqrt(n)). So a noisy series needs a bigger jump
-and a deterministic one (memory) is flagged on any change beyond the percentage. After a step the
-baseline restarts at that run (a new level), so a step is flagged once, where it happened.
+
+Step changes over these runs: ``bench.tracking.steps``; rendering: ``reports.history``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import sqlite3
-import statistics
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
-from bench.tracking.compare import fmt_value, load_id
-from bench.results.errors import UserError
-from bench.results import METRICS, SUMMARY_FIELDS, Results
+from bench.results import SUMMARY_FIELDS, Results
+from bench.results.trends import Point, RunRow, SeriesKey
+from diagnostics.errors import UserError
+from diagnostics.meta import now_iso
 
 ENV_VAR = "GPTOSS_HISTORY_DB"
 DEFAULT_DB = "gptoss-history.sqlite"
 DB_SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
-
-WINDOW = 5
-MIN_BASELINE = 3
-STEP_PCT = 5.0
-STEP_SIGMAS = 3.0
 
 ENV_COLUMNS = ("device", "gpu", "gpu_count", "driver", "cuda", "torch", "triton", "transformers", "kernels", "python", "platform")
 assert set(ENV_COLUMNS) <= set(SUMMARY_FIELDS)
@@ -102,8 +89,6 @@ def default_db_path() -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_DB)
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def detect_commit(explicit: str | None = None, cwd: str | os.PathLike | None = None) -> str | None:
@@ -129,93 +114,6 @@ def run_identity(results: Results) -> str:
     return f"sha256-{digest[:16]}"
 
 
-# --------------------------------------------------------------------------------------------
-# Rows
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunRow:
-    id: int
-    run_id: str
-    created_at: str
-    added_at: str
-    commit: str | None
-    label: str | None
-    model_id: str
-    synthetic: bool
-    backend: str | None
-    env: dict[str, Any]
-    tool_version: str | None
-    complete: bool
-    source: str | None
-    cases: int = 0
-
-    @property
-    def gpu_name(self) -> str:
-        return self.env.get("gpu") or "cpu"
-
-    def to_dict(self) -> dict:
-        return {
-            "run_id": self.run_id, "created_at": self.created_at, "added_at": self.added_at, "commit": self.commit,
-            "label": self.label, "model": self.model_id, "synthetic": self.synthetic, "backend": self.backend,
-            "env": self.env, "tool_version": self.tool_version, "complete": self.complete, "source": self.source,
-            "cases": self.cases,
-        }
-
-
-@dataclass
-class Point:
-    """One run's value of one series."""
-
-    run_id: str
-    order: int  # position of the run in the time order of the whole history
-    created_at: str
-    commit: str | None
-    label: str | None
-    median: float | None
-    stdev: float | None
-    p5: float | None
-    p95: float | None
-    n: int
-    weights_path: str | None
-
-
-@dataclass(frozen=True)
-class SeriesKey:
-    model_id: str
-    gpu: str
-    case_id: str
-    metric: str
-
-    def label(self) -> str:
-        return f"{self.case_id} @ {self.gpu}"
-
-
-@dataclass
-class Step:
-    run_id: str
-    key: SeriesKey
-    value: float
-    baseline: float
-    pct: float | None
-    sigma: float
-    direction: str  # better | worse
-    note: str = ""
-
-    def describe(self) -> str:
-        pct = f"{self.pct:+.1f}%" if self.pct is not None else "n/a"
-        return f"{self.key.metric} {self.direction} {pct} vs rolling median {self.baseline:.4g} ({self.key.case_id})" + (
-            f"; {self.note}" if self.note else ""
-        )
-
-    def to_dict(self) -> dict:
-        return {
-            "run_id": self.run_id, "model": self.key.model_id, "gpu": self.key.gpu, "case": self.key.case_id,
-            "metric": self.key.metric, "value": self.value, "baseline": self.baseline, "pct": self.pct,
-            "sigma": self.sigma, "direction": self.direction, "note": self.note,
-        }
-
 
 @dataclass
 class AddOutcome:
@@ -225,72 +123,6 @@ class AddOutcome:
     metrics: int = 0
     commit: str | None = None
 
-
-@dataclass
-class StepRule:
-    window: int = WINDOW
-    min_baseline: int = MIN_BASELINE
-    pct: float = STEP_PCT
-    sigmas: float = STEP_SIGMAS
-
-    def describe(self) -> str:
-        return (
-            f"step change: median off the median of the previous {self.window} runs of the same case and GPU "
-            f"(at least {self.min_baseline}) by more than {self.pct:g}% and by more than {self.sigmas:g} robust sigmas "
-            f"(1.4826 MAD of those medians combined with the run's own standard error); the baseline restarts after a step"
-        )
-
-
-def _mad_sigma(values: Sequence[float]) -> float:
-    med = statistics.median(values)
-    return 1.4826 * statistics.median([abs(v - med) for v in values])
-
-
-def analyze(key: SeriesKey, points: Sequence[Point], rule: StepRule | None = None) -> tuple[list[float | None], list[Step]]:
-    """The rolling baseline at each point (None where too few runs precede it) and the steps.
-
-    After a step is flagged the baseline restarts at that run (a new level): the step is
-    flagged once, at the run that introduced it, not again at each run until the rolling
-    median catches up.
-    """
-    rule = rule or StepRule()
-    spec = METRICS.get(key.metric)
-    higher = spec.higher_is_better if spec else True
-    baselines: list[float | None] = []
-    steps: list[Step] = []
-    regime_start = 0
-    for i, p in enumerate(points):
-        prev_points = [q for q in points[regime_start:i] if q.median is not None][-rule.window:]
-        prev = [q.median for q in prev_points]
-        if len(prev) < rule.min_baseline:
-            baselines.append(None)
-            continue
-        baseline = statistics.median(prev)
-        baselines.append(baseline)
-        if p.median is None:
-            continue
-        between = _mad_sigma(prev)
-        own = 1.2533 * (p.stdev or 0.0) / math.sqrt(p.n) if p.n > 1 else 0.0
-        sigma = math.sqrt(between**2 + own**2)
-        diff = p.median - baseline
-        if diff == 0:
-            continue
-        pct = 100.0 * diff / abs(baseline) if baseline else None
-        beyond_pct = pct is None or abs(pct) > rule.pct
-        beyond_noise = abs(diff) > rule.sigmas * sigma
-        if beyond_pct and beyond_noise:
-            direction = "better" if (diff > 0) == higher else "worse"
-            prev_paths = {q.weights_path for q in prev_points if q.weights_path}
-            note = ""
-            if p.weights_path and prev_paths and p.weights_path not in prev_paths:
-                note = f"weights path changed: {'/'.join(sorted(prev_paths))} -> {p.weights_path}"
-            steps.append(Step(p.run_id, key, p.median, baseline, pct, sigma, direction, note))
-            regime_start = i
-    return baselines, steps
-
-
-def detect_steps(key: SeriesKey, points: Sequence[Point], rule: StepRule | None = None) -> list[Step]:
-    return analyze(key, points, rule)[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,7 +268,7 @@ class History:
                         outcome.metrics += 1
                 seen = set()
                 for rec in results.loads:
-                    case_id = load_id(rec)
+                    case_id = rec.id
                     if case_id in seen:
                         continue
                     seen.add(case_id)
@@ -552,11 +384,6 @@ class History:
             pts.sort(key=lambda p: p.order)
         return dict(sorted(out.items(), key=lambda kv: (kv[0].metric, kv[0].model_id, kv[0].gpu, kv[0].case_id)))
 
-    def steps(self, rule: StepRule | None = None, **filters) -> list[Step]:
-        out: list[Step] = []
-        for key, pts in self.series(**filters).items():
-            out.extend(detect_steps(key, pts, rule))
-        return out
 
 
 class _Transaction:
@@ -575,168 +402,3 @@ class _Transaction:
         else:
             self.conn.execute("ROLLBACK")
         return False
-
-
-# --------------------------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------------------------
-
-
-def short(sha: str | None, n: int = 10) -> str:
-    return sha[:n] if sha else "-"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    for r in rows:
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def _steps_cell(steps: list[Step]) -> str:
-    if not steps:
-        return "-"
-    worse = sum(1 for s in steps if s.direction == "worse")
-    better = len(steps) - worse
-    parts = []
-    if worse:
-        parts.append(f"STEP {worse} worse")
-    if better:
-        parts.append(f"{better} better")
-    first = sorted(steps, key=lambda s: (s.direction != "worse", -abs(s.pct or 0)))[0]
-    pct = f"{first.pct:+.1f}%" if first.pct is not None else ""
-    return ", ".join(parts) + f" ({first.key.metric} {pct} {first.key.case_id})"
-
-
-def render_list(runs: list[RunRow], steps: list[Step]) -> str:
-    by_run: dict[str, list[Step]] = {}
-    for s in steps:
-        by_run.setdefault(s.run_id, []).append(s)
-    rows = [
-        [r.run_id, r.created_at, short(r.commit), r.label or "-", r.model_id, r.gpu_name, r.env.get("torch") or "-",
-         r.env.get("transformers") or "-", str(r.cases), _steps_cell(by_run.get(r.run_id, []))]
-        for r in runs
-    ]
-    return _table(["run", "created", "commit", "label", "model", "gpu", "torch", "transformers", "cases", "steps"], rows)
-
-
-def render_show(h: History, run: RunRow, rule: StepRule, metrics: Sequence[str] | None = None) -> str:
-    lines = [f"run {run.run_id}"]
-    lines.append(f"  created {run.created_at}, added {run.added_at}, commit {run.commit or '-'}, label {run.label or '-'}")
-    lines.append(f"  model {run.model_id}{' (synthetic weights)' if run.synthetic else ''}, backend {run.backend or '-'}, tool {run.tool_version or '-'}")
-    lines.append("  env " + ", ".join(f"{k} {run.env.get(k) if run.env.get(k) is not None else '-'}" for k in ENV_COLUMNS))
-    if run.source:
-        lines.append(f"  source {run.source}")
-    # One pass over the run's series gives both its baselines and the steps it introduced.
-    baselines: dict[tuple[str, str], float] = {}
-    steps: dict[tuple[str, str], Step] = {}
-    for key, pts in h.series(metrics, gpu=run.gpu_name, model=run.model_id).items():
-        bases, found = analyze(key, pts, rule)
-        for p, b in zip(pts, bases):
-            if p.run_id == run.run_id and b is not None:
-                baselines[(key.case_id, key.metric)] = b
-        steps.update(((key.case_id, key.metric), s) for s in found if s.run_id == run.run_id)
-    rows = []
-    for m in h.case_metrics(run.run_id):
-        if metrics and m["metric"] not in metrics:
-            continue
-        unit = METRICS[m["metric"]].unit if m["metric"] in METRICS else ""
-        base = baselines.get((m["case_id"], m["metric"]))
-        step = steps.get((m["case_id"], m["metric"]))
-        change = "-"
-        if base is not None and m["median"] is not None and base != 0:
-            change = f"{100 * (m['median'] - base) / abs(base):+.1f}%"
-        flag = f"STEP {step.direction}" + (f" ({step.note})" if step.note else "") if step else ""
-        rows.append([m["case_id"], m["metric"], fmt_value(m["median"], unit), str(m["n"]),
-                     fmt_value(m["stdev"], unit) if m["n"] > 1 else "-", fmt_value(base, unit) if base is not None else "-", change, flag])
-    lines.append("")
-    lines.append(_table(["case", "metric", "median", "n", "stdev", "baseline", "change", "flag"], rows).rstrip())
-    failed = h.failed_cases(run.run_id)
-    if failed:
-        lines.append("")
-        lines.append("cases that did not run:")
-        for case_id, status, msg in failed:
-            lines.append(f"  {case_id}: {status}{': ' + msg if msg else ''}")
-    lines.append("")
-    lines.append(f"baseline = rolling median; {rule.describe()}")
-    return "\n".join(lines) + "\n"
-
-
-def plot(
-    h: History,
-    metrics: Sequence[str],
-    out: str | os.PathLike,
-    *,
-    cases: Sequence[str] | None = None,
-    gpu: str | None = None,
-    model: str | None = None,
-    rule: StepRule | None = None,
-) -> tuple[Path, int, list[Step]]:
-    """Draw the trend of each metric (one panel per metric), step changes marked. Returns
-    (path, number of series drawn, steps)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rule = rule or StepRule()
-    runs = h.runs(gpu=gpu, model=model)
-    series = h.series(metrics, cases=cases, gpu=gpu, model=model)
-    if not series:
-        what = ", ".join(metrics)
-        where = f" for case {', '.join(cases)}" if cases else ""
-        raise UserError(f"the history {h.path} has no values of {what}{where}; check --metric/--case/--gpu against `gptoss history show latest`.")
-    ticks = [r.label or short(r.commit, 7) if (r.label or r.commit) else r.run_id[:10] for r in runs]
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(7.0, 0.45 * len(runs) + 3), 3.6 * len(metrics)), squeeze=False)
-    all_steps: list[Step] = []
-    drawn = 0
-    for ax, metric in zip(axes[:, 0], metrics):
-        spec = METRICS[metric]
-        scale, unit = (float(1 << 30), "GiB") if spec.unit == "bytes" else (1.0, spec.unit)
-        items = [(k, p) for k, p in series.items() if k.metric == metric]
-        if not items:
-            ax.text(0.5, 0.5, f"no data for {metric}", ha="center", va="center", transform=ax.transAxes)
-            continue
-        for key, pts in items:
-            xs = [p.order for p in pts if p.median is not None]
-            ys = [p.median / scale for p in pts if p.median is not None]
-            lo = [(p.median - p.p5) / scale if p.p5 is not None else 0 for p in pts if p.median is not None]
-            hi = [(p.p95 - p.median) / scale if p.p95 is not None else 0 for p in pts if p.median is not None]
-            label = key.label() if len({k.model_id for k, _ in items}) == 1 else f"{key.model_id}: {key.label()}"
-            line = ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", ms=4, capsize=2, label=label)
-            color = line[0].get_color()
-            bases, steps = analyze(key, pts, rule)
-            bx = [p.order for p, b in zip(pts, bases) if b is not None]
-            by = [b / scale for b in bases if b is not None]
-            if bx:
-                ax.plot(bx, by, ls="--", lw=1, color=color, alpha=0.6)
-            all_steps.extend(steps)
-            pos = {p.run_id: p.order for p in pts}
-            for s in steps:
-                c = "tab:red" if s.direction == "worse" else "tab:green"
-                ax.scatter([pos[s.run_id]], [s.value / scale], s=140, facecolors="none", edgecolors=c, linewidths=2, zorder=5)
-                ax.annotate(f"{s.direction} {s.pct:+.1f}%" if s.pct is not None else s.direction, (pos[s.run_id], s.value / scale),
-                            textcoords="offset points", xytext=(4, 8), fontsize=8, color=c)
-            drawn += 1
-        arrow = "higher is better" if spec.higher_is_better else "lower is better"
-        ax.set_title(f"{metric} ({unit}, {arrow})", fontsize=10)
-        ax.set_ylabel(unit)
-        ax.set_xlabel("run (label, else commit, else run id), oldest first", fontsize=8)
-        ax.set_xticks(range(len(runs)))
-        ax.set_xticklabels(ticks, rotation=45, ha="right", fontsize=7)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-    fig.suptitle(f"bars: p5-p95 of each run; dashed: rolling baseline (median of the previous {rule.window} runs); "
-                 f"circles: step changes", fontsize=8)
-    fig.tight_layout()
-    out = Path(out)
-    if out.parent and not out.parent.exists():
-        raise UserError(f"the folder {out.parent} does not exist; create it or pass another --out path.")
-    try:
-        fig.savefig(out, dpi=110)
-    except OSError as e:
-        raise UserError(f"cannot write {out} ({e.strerror or e}); pass another --out path.") from None
-    finally:
-        plt.close(fig)
-    return out, drawn, all_steps

@@ -67,15 +67,18 @@ def gptoss_options(config) -> GptossOptions:
 @pytest.fixture(scope="session")
 def gptoss_model(request):
     """The loaded model (``bench.backends.transformers.loading.LoadedModel``: model, tokenizer, record, device)."""
-    from bench.results.errors import UserError
+    from diagnostics.errors import UserError
 
     opts = gptoss_options(request.config)
     try:
         from bench.backends.transformers.loading import load_model
+        from bench.models.device import resolve_device
         from bench.models.sources import resolve
+        from diagnostics.modelref import ModelRef
 
-        resolved = resolve(opts.model, progress=False)
-        loaded = load_model(resolved, device=opts.device, quant=opts.quant, attn=opts.attn)
+        device = resolve_device(opts.device)
+        resolved = resolve(ModelRef.parse(opts.model), progress=False, device=device)
+        loaded = load_model(resolved, device=device, quant=opts.quant, attn=opts.attn)
     except UserError as e:
         pytest.fail(f"gptoss: {e}", pytrace=False)
     setattr(request.config, _INFO_KEY, {"model": opts.model, **_describe(loaded)})
