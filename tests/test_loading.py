@@ -259,3 +259,31 @@ def test_synthesize_command_errors_and_cache(tmp_path):
 # --------------------------------------------------------------------------------------------
 # bench.gpu_load_check, its CPU-safe parts
 # --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("quant", ["bf16", "mxfp4"])
+def test_gpu_load_records_memory_and_the_path_that_ran(resolved, quant):
+    """On a GPU: each weights path loads, its memory is recorded (peak at least what stays
+    allocated), the experts class names the path, and the model generates exactly N tokens."""
+    loaded = loading.load_model(resolved, device="cuda", quant=quant)
+    try:
+        rec = loaded.record
+        assert rec.status == "ok" and rec.device.startswith("cuda")
+        assert rec.experts_class == {"mxfp4": "Mxfp4GptOssExperts", "bf16": "GptOssExperts"}[rec.weights_path]
+        if quant == "bf16":
+            assert rec.weights_path == "bf16" and rec.fallback_reason is None
+        elif rec.weights_path == "bf16":  # no kernels here: the reason is recorded
+            assert rec.fallback_reason
+        m = rec.metrics
+        assert m["load_s"] > 0 and 0 < m["load_alloc_bytes"] <= m["load_peak_bytes"]
+        tok = loaded.tokenizer
+        ids = tok.apply_chat_template([{"role": "user", "content": "Say hello."}], add_generation_prompt=True,
+                                      reasoning_effort="low", return_tensors="pt", return_dict=True)
+        ids = {k: v.to(loaded.device) for k, v in ids.items()}
+        with torch.inference_mode():
+            out = loaded.model.generate(**ids, max_new_tokens=8, min_new_tokens=8, do_sample=False,
+                                        pad_token_id=tok.pad_token_id)
+        assert out.shape[1] - ids["input_ids"].shape[1] == 8
+    finally:
+        loading.unload(loaded)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from bench.cli.options import quiet_option
+
 
 @click.command("synthesize")
 @click.argument("name", metavar="NAME")
@@ -13,7 +15,7 @@ import click
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache root when --out is not given (default: $GPTOSS_CACHE or ~/.cache/gptoss-harness).")
 @click.option("--force", is_flag=True, help="Write again even when a valid checkpoint is already there.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 def command(name: str, out: str | None, seed: int, cache_dir: str | None, force: bool, quiet: bool) -> None:
     """Write a synthetic gpt-oss checkpoint (random weights, real shapes, MXFP4 experts).
 
@@ -28,14 +30,17 @@ def command(name: str, out: str | None, seed: int, cache_dir: str | None, force:
       gptoss synthesize gpt-oss-20b --out /data/gpt-oss-20b-synthetic   # 13.8 GB
       transformers serve /data/gpt-oss-20b-synthetic --port 8000
     """
-    from bench.models import synthetic
+    from bench.models.device import resolve_device
+    from bench.models.synthetic import build, ensure, get_spec
+    from diagnostics.models import gb
 
-    spec = synthetic.get_spec(name)
+    spec = get_spec(name)
+    device = resolve_device("auto")  # where the quantizer runs; the bytes are the same anywhere
     if out:
-        ck = synthetic.build(spec.name, out, seed=seed, progress=not quiet, force=force)
+        ck = build(spec.name, out, seed=seed, progress=not quiet, force=force, device=device)
     else:
-        ck = synthetic.ensure(spec.name, seed=seed, cache_dir=cache_dir, progress=not quiet, force=force)
-    size = synthetic._fmt_gb(ck.manifest.get("total_bytes", 0))
+        ck = ensure(spec.name, seed=seed, cache_dir=cache_dir, progress=not quiet, force=force, device=device)
+    size = gb(ck.manifest.get("total_bytes", 0))
     if ck.written:
         click.echo(f"wrote synthetic:{spec.name} (seed {seed}, {size}) in {ck.write_s:.1f} s", err=True)
     else:

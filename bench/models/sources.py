@@ -1,6 +1,6 @@
 """Where a model comes from: a hub id, a local checkpoint folder, or ``synthetic:<name>``.
 
-``resolve(model)`` turns what the user typed into a local folder that ``from_pretrained`` can
+``resolve(ref)`` turns the parsed ``--model`` (``diagnostics.modelref.ModelRef``) into a local folder that ``from_pretrained`` can
 load, and says how it got there:
 
 - ``synthetic:tiny`` / ``synthetic:gpt-oss-20b`` / ``synthetic:gpt-oss-120b``: written once
@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.results.errors import UserError
+from diagnostics.errors import UserError
+from diagnostics.modelref import LOCAL, SYNTHETIC, ModelRef
+from diagnostics.probes import is_offline
 
-SYNTHETIC_PREFIX = "synthetic:"
 HUB_IGNORE_PATTERNS = ["original/*", "metal/*"]
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
@@ -52,60 +52,30 @@ class ResolvedModel:
                          synthetic=self.synthetic)
 
 
-def resolve(model: str, cache_dir: str | Path | None = None, revision: str | None = None,
-            progress: bool = True, seed: int | None = None) -> ResolvedModel:
-    """Resolve ``model`` to a local checkpoint folder (downloading or writing it if needed)."""
-    model = (model or "").strip()
-    if not model:
-        raise UserError("no model given; pass --model openai/gpt-oss-20b, a checkpoint folder, or synthetic:tiny.")
-    if model.startswith(SYNTHETIC_PREFIX):
-        return _resolve_synthetic(model, cache_dir, progress, seed)
-    expanded = Path(os.path.expanduser(model))
-    if expanded.is_dir():
-        return _resolve_local(model, expanded)
-    if expanded.exists():
-        raise UserError(f"{model} is a file; pass the folder that holds config.json and the weights.")
-    if _looks_like_path(model):
-        raise UserError(f"the folder {model} does not exist; check the path, or pass a hub id such as openai/gpt-oss-20b.")
-    _check_not_bare_synthetic(model)
-    if not _HUB_ID.match(model) or ".." in model or "--" in model:
-        raise UserError(
-            f"'{model}' is neither a hub id (org/name), an existing folder nor synthetic:<name>; "
-            "pass e.g. openai/gpt-oss-20b, ./my-checkpoint or synthetic:tiny."
-        )
-    return _resolve_hub(model, revision, progress)
+def resolve(ref: ModelRef | str, cache_dir: str | Path | None = None, revision: str | None = None,
+            progress: bool = True, seed: int | None = None, device: str | None = None) -> ResolvedModel:
+    """A local checkpoint folder for ``ref`` (downloading it, or writing a synthetic one, if
+    needed). ``device`` is where a synthetic checkpoint's quantizer runs."""
+    if not isinstance(ref, ModelRef):
+        ref = ModelRef.parse(ref)
+    if ref.kind == SYNTHETIC:
+        return _resolve_synthetic(ref, cache_dir, progress, seed, device)
+    if ref.kind == LOCAL:
+        return _resolve_local(ref.text, Path(ref.name))
+    return _resolve_hub(ref.text, revision, progress)
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def _looks_like_path(model: str) -> bool:
-    return (
-        model.startswith(("/", "./", "../", "~", ".\\"))
-        or model in (".", "..")
-        or "\\" in model
-        or model.count("/") > 1
-        or model.endswith("/")
-    )
+def _resolve_synthetic(ref: ModelRef, cache_dir, progress: bool, seed: int | None, device: str | None) -> ResolvedModel:
+    from bench.models.synthetic import DEFAULT_SEED, ensure
 
-
-def _check_not_bare_synthetic(model: str) -> None:
-    from bench.models.synthetic import SYNTHETIC_MODELS
-
-    if model in SYNTHETIC_MODELS:
-        hint = f" (or openai/{model} for the real weights)" if model.startswith("gpt-oss") else ""
-        raise UserError(f"'{model}' is not a hub id; use synthetic:{model} for random weights of that shape{hint}.")
-
-
-def _resolve_synthetic(model: str, cache_dir, progress: bool, seed: int | None) -> ResolvedModel:
-    from bench.models.synthetic import DEFAULT_SEED, ensure, get_spec
-
-    spec = get_spec(model)  # UserError for an unknown name
     seed = DEFAULT_SEED if seed is None else seed
-    ck = ensure(spec.name, seed=seed, cache_dir=cache_dir, progress=progress)
+    ck = ensure(ref.name, seed=seed, cache_dir=cache_dir, progress=progress, device=device)
     return ResolvedModel(
-        id=model, source="synthetic", path=str(ck.path), revision=_synthetic_revision(ck.manifest, seed),
-        synthetic=True, download_s=None, spec=spec.name, write_s=ck.write_s,
+        id=ref.text, source="synthetic", path=str(ck.path), revision=_synthetic_revision(ck.manifest, seed),
+        synthetic=True, download_s=None, spec=ref.name, write_s=ck.write_s,
     )
 
 
@@ -145,13 +115,6 @@ def _hub_errors():
     return {n: getattr(e, n, None) or type(n, (Exception,), {}) for n in names}
 
 
-def _hub_offline() -> bool:
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
-            return True
-    return False
-
-
 def _bytes_newer_than(folder: Path, t0: float) -> int:
     total = 0
     for p in folder.rglob("*"):
@@ -170,7 +133,7 @@ def _resolve_hub(model: str, revision: str | None, progress: bool) -> ResolvedMo
     except ImportError:  # pragma: no cover - a declared dependency
         raise UserError("huggingface_hub is not installed; `pip install huggingface_hub` or pass a local checkpoint folder.")
     err = _hub_errors()
-    offline = _hub_offline()
+    offline = is_offline(os.environ)
     endpoint = os.environ.get("HF_ENDPOINT") or None
     local_hint = f"pass a local checkpoint folder (--model /path/to/{model.split('/')[-1]})"
     if model.split("/")[-1] in ("gpt-oss-20b", "gpt-oss-120b"):
