@@ -1,9 +1,9 @@
 """What the sweep runner drives: something that loads a model and runs one repetition of a case.
 
-Two backends: ``transformers`` (in-process, bench/backends/transformers_backend.py) and ``openai``
-(an OpenAI-compatible server over HTTP, bench/backends/openai_backend.py). The runner owns the
-sweep, warm-up, repetitions, statistics, resume, out-of-memory handling and the results file; a
-backend only knows how to load and how to run one repetition.
+Two backends: ``transformers`` (in-process, bench/backends/transformers/) and ``openai`` (an
+OpenAI-compatible server over HTTP, bench/backends/openai/). The runner owns the sweep, warm-up,
+repetitions, trackers (memory, NVML), statistics, resume, out-of-memory handling and the results
+journal; a backend only describes itself, loads, prepares a case, runs it once, and cleans up.
 """
 
 from __future__ import annotations
@@ -11,17 +11,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bench.results import CaseKey, LoadRecord, ModelInfo
 from bench.backends.timing import GenerationTiming
+from bench.results import CaseKey, LoadRecord, ModelInfo
 
 
 @dataclass
-class CaseExtras:
-    """What a backend measured about a case beyond its per-token clocks."""
+class Repetition:
+    """One run of a case: a clock per sequence or request, and what the backend measured itself."""
 
-    samples: dict[str, list[float]] = field(default_factory=dict)  # e.g. peak_alloc_bytes per rep
-    info: dict[str, Any] = field(default_factory=dict)
-    weights_path: str | None = None
+    timings: list[GenerationTiming]
+    samples: dict[str, float] = field(default_factory=dict)  # metric name -> value, e.g. kv_cache_bytes
+
+
+class PreparedCase(Protocol):
+    """A case whose prompt is built, ready to run as often as the runner asks."""
+
+    def once(self, counted: bool = True) -> Repetition:
+        """One repetition: one generate call (or one wave of ``key.concurrency`` requests).
+        Warm-up runs pass ``counted=False`` and leave no trace in ``info``."""
+
+    def info(self) -> dict[str, Any]:
+        """Facts about the counted repetitions that are not metrics (the case's ``info``)."""
 
 
 class Backend(Protocol):
@@ -32,22 +42,11 @@ class Backend(Protocol):
         """The model as resolved (id, source, path, synthetic, parameters, ...)."""
 
     def load(self, quant: str, attn: str) -> LoadRecord:
-        """Load (or connect) for one load group; the record's metrics hold the load phase."""
+        """Load (or connect) for one load group; the record's metrics hold the load phase and its
+        ``device`` tells the runner which trackers apply."""
 
-    def prepare(self, key: CaseKey) -> None:
+    def prepare(self, key: CaseKey) -> PreparedCase:
         """Build the prompt for a case; called once before its warm-up."""
-
-    def once(self, key: CaseKey) -> list[GenerationTiming]:
-        """One repetition: one generate call (or one wave of `key.concurrency` requests)."""
-
-    def begin_rep(self) -> None:
-        """Called before each counted repetition (reset peak-memory counters)."""
-
-    def end_rep(self, extras: CaseExtras) -> None:
-        """Called after each counted repetition: append per-rep samples (memory) to extras."""
-
-    def finish(self, key: CaseKey, extras: CaseExtras) -> None:
-        """Called after the last repetition of a case (info, weights path)."""
 
     def recover(self) -> None:
         """Free what a failed case left behind (after an out-of-memory)."""

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import click
 
+from bench.cli.options import model_option, quiet_option
+from bench.models.device import DEVICES
+from diagnostics.modelref import ModelRef
+
 HELP = """Benchmark gpt-oss: load time, memory, time to first token and tokens/s.
 
 Comma lists are sweep axes; their product is the set of cases. Results go to
@@ -26,9 +30,9 @@ Examples:
 
 
 @click.command("bench", help=HELP)
-@click.option("--model", default="openai/gpt-oss-20b", show_default=True, help="Hub id, local checkpoint folder, synthetic:NAME (tiny, gpt-oss-20b, gpt-oss-120b), or the served model name with --backend openai.")
+@model_option("Hub id, local checkpoint folder, synthetic:NAME (tiny, gpt-oss-20b, gpt-oss-120b), or the served model name with --backend openai.")
 @click.option("--backend", type=click.Choice(["transformers", "openai"]), default="transformers", show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--efforts", default="low,medium,high", show_default=True, help="Reasoning efforts.")
 @click.option("--lengths", default=None, help="New tokens per request (the cap in natural mode)  [default: 128,512; 32,64 for synthetic:tiny]")
 @click.option("--prompt-lengths", default="128", show_default=True, help="Prompt tokens, chat template included.")
@@ -50,30 +54,32 @@ Examples:
 @click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--api-key-env", default=None, help="--backend openai: the environment variable holding the API key (never written anywhere).")
 @click.option("--timeout", "request_timeout_s", type=float, default=300.0, show_default=True, help="--backend openai: seconds per request.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 def command(model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, warmup, mode,
             quant, caches, attn, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir, revision,
             base_url, api_key_env, request_timeout_s, quiet):
-    from bench.sweep import config as C
+    from bench.sweep.config import BenchConfig, default_lengths, parse_duration, parse_int_list, parse_list
+    from bench.results import CACHES, EFFORTS, QUANTS
     from bench.sweep.runner import Interrupted
-    from bench.sweep.session import run_bench
+    from bench.sweep.session import BenchRun
 
-    cfg = C.BenchConfig(
+    ref = ModelRef.served(model) if backend == "openai" else ModelRef.parse(model)
+    cfg = BenchConfig(
         model=model,
         backend=backend,
         device=device,
-        efforts=C.parse_list(efforts, "--efforts", C.EFFORTS),
-        lengths=C.parse_int_list(lengths, "--lengths") if lengths else C.default_lengths(model),
-        prompt_lengths=C.parse_int_list(prompt_lengths, "--prompt-lengths"),
-        batch_sizes=C.parse_int_list(batch_sizes, "--batch-sizes"),
-        concurrency=C.parse_int_list(concurrency, "--concurrency"),
+        efforts=parse_list(efforts, "--efforts", EFFORTS),
+        lengths=parse_int_list(lengths, "--lengths") if lengths else default_lengths(ref),
+        prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths"),
+        batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
+        concurrency=parse_int_list(concurrency, "--concurrency"),
         reps=reps,
         warmup=warmup,
         mode=mode,
-        quants=C.parse_list(quant, "--quant", C.QUANTS),
-        caches=C.parse_list(caches, "--cache", C.CACHES),
-        attns=C.parse_list(attn, "--attn"),
-        max_time_s=C.parse_duration(max_time) if max_time else None,
+        quants=parse_list(quant, "--quant", QUANTS),
+        caches=parse_list(caches, "--cache", CACHES),
+        attns=parse_list(attn, "--attn"),
+        max_time_s=parse_duration(max_time) if max_time else None,
         cache_dir=cache_dir,
         revision=revision,
         measure_bandwidth=measure_bandwidth,
@@ -81,8 +87,24 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         api_key_env=api_key_env,
         request_timeout_s=request_timeout_s,
     )
+    run = BenchRun(cfg, ref, out_dir, resume=resume)  # a wrong --out or --resume fails before any download
+    if backend == "openai":
+        from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
+
+        resolved_device = None
+        engine = OpenAIBackend(model, OpenAIOptions(base_url=base_url, api_key_env=api_key_env,
+                                                    request_timeout_s=request_timeout_s, seed=cfg.seed,
+                                                    natural_cap=cfg.natural_cap))
+    else:
+        from bench.backends.transformers.backend import TransformersBackend, TransformersOptions
+        from bench.models.device import resolve_device
+
+        resolved_device = resolve_device(device)
+        engine = TransformersBackend(ref, TransformersOptions(device=resolved_device, cache_dir=cache_dir, revision=revision,
+                                                             natural_cap=cfg.natural_cap),
+                                     progress=not quiet)
     try:
-        outcome = run_bench(cfg, out_dir, resume=resume, progress=not quiet)
+        outcome = run.run(engine, device=resolved_device, progress=not quiet)
     except Interrupted as e:
         click.echo(
             f"interrupted: {e.done} of {e.total} cases are saved in {e.path}; "

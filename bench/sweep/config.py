@@ -11,17 +11,14 @@ import itertools
 import re
 from dataclasses import asdict, dataclass, field
 
-from bench.results.errors import UserError
-from bench.results import EFFORTS, MODES, CaseKey  # noqa: F401  (EFFORTS re-exported for the CLI)
-
-QUANTS = ("auto", "mxfp4", "bf16")
-CACHES = ("dynamic", "static")
-DEVICES = ("auto", "cuda", "cpu")
+from bench.results import EFFORTS, MODES, CaseKey
+from diagnostics.errors import UserError
+from diagnostics.modelref import DEFAULT_MODEL, SYNTHETIC, ModelRef
 
 
 @dataclass
 class BenchConfig:
-    model: str = "openai/gpt-oss-20b"
+    model: str = DEFAULT_MODEL
     backend: str = "transformers"  # transformers | openai
     device: str = "auto"
     efforts: list[str] = field(default_factory=lambda: ["low", "medium", "high"])
@@ -47,8 +44,7 @@ class BenchConfig:
     request_timeout_s: float = 300.0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return d
+        return asdict(self)
 
     def cases(self) -> list[CaseKey]:
         """All cases, grouped by load (quant, attn) so each group needs one load."""
@@ -78,13 +74,13 @@ class BenchConfig:
         return keys
 
 
-def default_lengths(model: str) -> list[int]:
+def default_lengths(ref: ModelRef) -> list[int]:
     """Output lengths when --lengths is not given.
 
     128 and 512 new tokens suit a Colab T4 session with gpt-oss-20b (a sweep of a few minutes);
     ``synthetic:tiny`` exists to run anywhere in well under a minute, so it gets 32 and 64.
     """
-    return [32, 64] if model.strip() == "synthetic:tiny" else [128, 512]
+    return [32, 64] if (ref.kind, ref.name) == (SYNTHETIC, "tiny") else [128, 512]
 
 
 # ---- parsing of command-line values -------------------------------------------------------------

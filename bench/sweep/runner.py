@@ -1,8 +1,8 @@
-"""The sweep runner: cases -> warm-up + repetitions -> statistics -> results file.
+"""The sweep runner: cases -> warm-up + tracked repetitions -> statistics -> the journal.
 
-Never loses data: the results file is written (atomically) after every case and every load; a
-CUDA out-of-memory in a case is recorded as ``oom`` and the sweep goes on; Ctrl-C keeps what is
-done; ``--max-time`` stops starting cases that would not fit the budget and records them as
+Never loses data: the journal saves the results file after every case and every load; a CUDA
+out-of-memory in a case is recorded as ``oom`` and the sweep goes on; Ctrl-C keeps what is done;
+``--max-time`` stops starting cases that would not fit the budget and records them as
 ``skipped``; ``--resume`` skips cases already measured.
 """
 
@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 from typing import Callable
 
-from bench import results as R
-from bench.backends.base import Backend, CaseExtras
-from bench.sweep.config import BenchConfig
-from bench.results.errors import UserError
-from bench.results.stats import Stat
+from bench.backends.base import Backend
 from bench.backends.timing import case_samples, clock, concurrent_samples
+from bench.results import METRICS, CaseKey, CaseResult, LoadRecord, Stat
+from bench.sweep.budget import Budget
+from bench.sweep.config import BenchConfig
+from bench.sweep.journal import Journal
+from bench.sweep.trackers import Tracker, trackers_for
+from diagnostics.errors import UserError, error_line
+from diagnostics.meta import now_iso
 
 log = logging.getLogger("gptoss.bench")
+
+TrackerFactory = Callable[[str | None], list[Tracker]]
 
 
 class Interrupted(Exception):
@@ -39,11 +45,6 @@ def is_oom(exc: BaseException) -> bool:
     if "OutOfMemoryError" in names:
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def short_message(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:500]
 
 
 @dataclass
@@ -64,88 +65,16 @@ class Progress:
         if self._bar is not None:
             self._bar.set_description_str(text)
 
-    def advance(self) -> None:
+    def advance(self, n: int = 1) -> None:
         if self._bar is not None:
-            self._bar.update(1)
+            self._bar.update(n)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
 
 
-def case_work(key: R.CaseKey) -> int:
-    """Tokens a case asks for per run: what its duration scales with (decode dominates)."""
-    return key.output_len * key.batch_size * key.concurrency
-
-
-@dataclass
-class Budget:
-    """--max-time: stop starting cases that would run past the budget.
-
-    A case's expected duration is the median seconds per token of the cases run so far times the
-    tokens it asks for, so a 512-token case is not estimated from 128-token ones.
-    """
-
-    seconds: float | None
-    clock: Callable[[], float] = time.monotonic
-    started: float = field(default=0.0)
-    per_token: list[float] = field(default_factory=list)
-
-    def __post_init__(self):
-        self.started = self.clock()
-
-    def elapsed(self) -> float:
-        return self.clock() - self.started
-
-    def record(self, key: R.CaseKey, seconds: float) -> None:
-        self.per_token.append(seconds / max(case_work(key), 1))
-
-    def estimate(self, key: R.CaseKey) -> float:
-        """``key``'s expected duration in seconds (0 before any case ran)."""
-        if not self.per_token:
-            return 0.0
-        ordered = sorted(self.per_token)
-        return ordered[len(ordered) // 2] * case_work(key)
-
-    def allows(self, key: R.CaseKey) -> bool:
-        if self.seconds is None:
-            return True
-        return self.elapsed() + self.estimate(key) <= self.seconds
-
-
-def _measure_case(backend: Backend, key: R.CaseKey, cfg: BenchConfig) -> R.CaseResult:
-    backend.prepare(key)
-    started = clock()
-    for _ in range(cfg.warmup):
-        backend.once(key)
-    warmup_s = clock() - started
-    timings_per_rep = []
-    extras = CaseExtras()
-    for _ in range(cfg.reps):
-        backend.begin_rep()
-        timings_per_rep.append(backend.once(key))
-        backend.end_rep(extras)
-    backend.finish(key, extras)
-
-    samples: dict[str, list[float]] = {}
-    for wave in timings_per_rep:
-        per = concurrent_samples(wave) if key.concurrency > 1 else case_samples(wave)
-        for name, values in per.items():
-            samples.setdefault(name, []).extend(values)
-    for name, values in extras.samples.items():
-        samples.setdefault(name, []).extend(values)
-    if cfg.warmup:
-        samples["warmup_s"] = [warmup_s]
-    return R.CaseResult(
-        key=key,
-        status="ok",
-        metrics={name: Stat.of(values) for name, values in samples.items() if name in R.METRICS},
-        weights_path=extras.weights_path,
-        info=extras.info,
-    )
-
-
-def add_roofline(case: R.CaseResult, bytes_per_token: float | None, bandwidth: float | None) -> None:
+def add_roofline(case: CaseResult, bytes_per_token: float | None, bandwidth: float | None) -> None:
     """roofline_frac = decode steps/s x bytes read per step / memory bandwidth.
 
     At batch size b one decode step produces b tokens and reads the weights once, so the step
@@ -162,14 +91,15 @@ def add_roofline(case: R.CaseResult, bytes_per_token: float | None, bandwidth: f
 def run_sweep(
     cfg: BenchConfig,
     backend: Backend,
-    results: R.Results,
-    path: Path,
+    journal: Journal,
     *,
     progress: bool = True,
     bandwidth: float | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> R.Results:
-    """Run every case of ``cfg`` not already in ``results`` and save after each one."""
+    trackers: TrackerFactory = trackers_for,
+) -> None:
+    """Run every case of ``cfg`` not already in the journal's results."""
+    results = journal.results
     keys = cfg.cases()
     done = results.done_keys()
     todo = [k for k in keys if k not in done]
@@ -178,93 +108,104 @@ def run_sweep(
         if c.status == "ok" and c.duration_s:
             budget.record(c.key, c.duration_s)
     bar = Progress(total=len(todo), enabled=progress)
-    results.complete = False
-    R.save(results, path)
+    journal.start()
     try:
         for (quant, attn), group in groupby(todo, key=lambda k: k.load_group()):
             group = list(group)
             if not any(budget.allows(k) for k in group):  # no load for a group none of which fits
-                _skip(results, group, "--max-time budget reached before this case started")
-                R.save(results, path)
-                for _ in group:
-                    bar.advance()
+                journal.skip(group, Budget.REACHED)
+                bar.advance(len(group))
                 continue
             bar.status(f"loading ({quant}, {attn})")
             record = _load(backend, quant, attn)
-            results.backend = backend.describe()  # a server is known only once connected
-            results.loads = [x for x in results.loads if (x.quant, x.attn) != (quant, attn)] + [record]
-            if record.fallback_reason:
-                results.warn(
-                    "fallback",
-                    f"the MXFP4 experts were dequantized to {record.weights_path} (quant={quant}): {record.fallback_reason}",
-                )
-            if results.model.parameters is None and record.parameters:
-                results.model.parameters = record.parameters
-            R.save(results, path)
+            journal.add_load(record, backend.describe())
             if record.status != "ok":
-                for key in group:
-                    results.add_case(R.CaseResult(key=key, status=record.status, message=f"load failed: {record.message}"))
-                    bar.advance()
-                R.save(results, path)
+                journal.fail_cases(group, record.status, f"load failed: {record.message}")
+                bar.advance(len(group))
                 continue
             bytes_per_token = results.model.bytes_per_token.get(record.weights_path or "")
+            tracked = trackers(record.device)
             for key in group:
                 if not budget.allows(key):
-                    _skip(results, [key], "--max-time budget reached before this case started")
-                    R.save(results, path)
+                    journal.skip([key], Budget.REACHED)
                     bar.advance()
                     continue
                 bar.status(key.id)
                 started = clock()
-                case = _run_one(backend, key, cfg)
+                case = _run_one(backend, key, cfg, tracked, record.weights_path)
                 case.duration_s = clock() - started
                 budget.record(key, case.duration_s)
                 add_roofline(case, bytes_per_token, bandwidth)
-                results.add_case(case)
-                R.save(results, path)
+                journal.add_case(case)
                 bar.advance()
             backend.unload()
-        results.complete = all(results.case(k) is not None for k in keys)
-        results.finished_at = R.now_iso()
-        R.save(results, path)
+        journal.finish(keys)
     except KeyboardInterrupt:
-        results.warn("interrupted", "the run was interrupted; resume it with the same command and --resume")
-        R.save(results, path)
-        raise Interrupted(len(results.done_keys()), len(keys), path) from None
+        journal.warn("interrupted", "the run was interrupted; resume it with the same command and --resume")
+        raise Interrupted(len(results.done_keys()), len(keys), journal.path) from None
     finally:
         bar.close()
-    return results
 
 
-def _skip(results: R.Results, keys: list[R.CaseKey], why: str) -> None:
-    for key in keys:
-        if results.case(key) is None or results.case(key).status == "skipped":
-            results.add_case(R.CaseResult(key=key, status="skipped", message=why))
-
-
-def _load(backend: Backend, quant: str, attn: str) -> R.LoadRecord:
+def _load(backend: Backend, quant: str, attn: str) -> LoadRecord:
     try:
         return backend.load(quant, attn)
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:  # an OOM or a failure while loading is a result, not a crash
         status = "oom" if is_oom(exc) else "error"
-        log.warning("load (%s, %s) failed: %s", quant, attn, short_message(exc))
+        log.warning("load (%s, %s) failed: %s", quant, attn, error_line(exc))
         backend.recover()
-        return R.LoadRecord(quant=quant, attn=attn, status=status, message=short_message(exc))
+        return LoadRecord(quant=quant, attn=attn, status=status, message=error_line(exc))
 
 
-def _run_one(backend: Backend, key: R.CaseKey, cfg: BenchConfig) -> R.CaseResult:
-    started_at = R.now_iso()
+def _run_one(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
+             weights_path: str | None) -> CaseResult:
+    started_at = now_iso()
     try:
-        case = _measure_case(backend, key, cfg)
+        case = _measure(backend, key, cfg, trackers, weights_path)
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:
         status = "oom" if is_oom(exc) else "error"
         if status == "error":
-            log.warning("case %s failed: %s", key.id, short_message(exc))
+            log.warning("case %s failed: %s", key.id, error_line(exc))
+        for tracker in trackers:  # forget what the failed case's repetitions saw
+            tracker.collect()
         backend.recover()
-        case = R.CaseResult(key=key, status=status, message=short_message(exc))
+        case = CaseResult(key=key, status=status, message=error_line(exc))
     case.started_at = started_at
     return case
+
+
+def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
+             weights_path: str | None) -> CaseResult:
+    prepared = backend.prepare(key)
+    started = clock()
+    for _ in range(cfg.warmup):
+        prepared.once(counted=False)
+    warmup_s = clock() - started
+    samples: dict[str, list[float]] = {}
+    for _ in range(cfg.reps):
+        with ExitStack() as stack:
+            for tracker in trackers:
+                stack.enter_context(tracker.track())
+            rep = prepared.once()
+        per = concurrent_samples(rep.timings) if key.concurrency > 1 else case_samples(rep.timings)
+        for name, values in [*per.items(), *((n, [v]) for n, v in rep.samples.items())]:
+            samples.setdefault(name, []).extend(values)
+    info = prepared.info()
+    for tracker in trackers:
+        tracked = tracker.collect()
+        info.update(tracked.info)
+        for name, values in tracked.samples.items():
+            samples.setdefault(name, []).extend(values)
+    if cfg.warmup:
+        samples["warmup_s"] = [warmup_s]
+    return CaseResult(
+        key=key,
+        status="ok",
+        metrics={name: Stat.of(values) for name, values in samples.items() if name in METRICS},
+        weights_path=weights_path,
+        info=info,
+    )

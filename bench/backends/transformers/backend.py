@@ -1,54 +1,31 @@
-"""In-process backend: transformers `model.generate` with a per-token clock.
+"""In-process backend: transformers ``model.generate`` with a per-token clock.
 
-The clock is a streamer: transformers calls ``put()`` once with the prompt, then once per step
-with the new token ids after they reached the CPU (so the device work for that token is done). CUDA
-is synchronized before the start clock and after generate returns.
+The clock is a streamer (``streamer.py``): transformers calls ``put()`` once with the prompt, then
+once per step with the new token ids after they reached the CPU (so the device work for that token
+is done). CUDA is synchronized before the start clock and after generate returns. Memory and NVML
+are measured around each repetition by the runner's trackers, not here.
 """
 
 from __future__ import annotations
 
 import gc
-import logging
+from dataclasses import dataclass
 from typing import Any
 
-from bench.backends.base import CaseExtras
-from bench.sweep.config import BenchConfig
-from bench.models.prompts import Prompt, build_prompt
-from bench.results import CaseKey, LoadRecord, ModelInfo
+from bench.backends.base import Repetition
 from bench.backends.timing import GenerationTiming, clock
-
-log = logging.getLogger("gptoss.bench")
-
-
-def _streamer_base():
-    from transformers.generation.streamers import BaseStreamer
-
-    return BaseStreamer
+from bench.backends.transformers.streamer import make_clock_streamer
+from bench.models.prompts import Prompt, build_prompt, template_parts
+from bench.results import CaseKey, LoadRecord, ModelInfo
+from diagnostics.modelref import ModelRef
 
 
-def make_clock_streamer(timing: GenerationTiming, tracker=None):
-    """A streamer that stamps each arrival; in natural mode it also follows harmony channels."""
-
-    class ClockStreamer(_streamer_base()):
-        def __init__(self):
-            self.prompt_seen = False
-
-        def put(self, value):
-            now = clock()
-            if not self.prompt_seen:  # the first call carries the prompt
-                self.prompt_seen = True
-                return
-            timing.arrive(1, at=now)
-            if tracker is not None:
-                token = int(value.reshape(-1)[0])  # channels of the first sequence
-                channel = tracker.feed(token)
-                if channel == "final" and timing.first_final_at is None:
-                    timing.first_final_at = now
-
-        def end(self):
-            pass
-
-    return ClockStreamer()
+@dataclass(frozen=True)
+class TransformersOptions:
+    device: str = "cpu"  # already resolved (bench.models.device.resolve_device): cpu or cuda:N
+    cache_dir: str | None = None  # where synthetic checkpoints are written
+    revision: str | None = None  # hub revision
+    natural_cap: int | None = None  # natural mode: the most new tokens (default: the case's length)
 
 
 def kv_cache_bytes(cache: Any) -> int | None:
@@ -71,17 +48,14 @@ def kv_cache_bytes(cache: Any) -> int | None:
 
 
 class TransformersBackend:
-    def __init__(self, cfg: BenchConfig, progress: bool = True):
+    def __init__(self, ref: ModelRef, options: TransformersOptions = TransformersOptions(), progress: bool = True):
         from bench.models.sources import resolve
 
-        self.cfg = cfg
-        self.resolved = resolve(cfg.model, cache_dir=cfg.cache_dir, revision=cfg.revision, progress=progress)
+        self.options = options
+        self.resolved = resolve(ref, cache_dir=options.cache_dir, revision=options.revision, progress=progress,
+                                device=options.device)
         self.loaded = None
         self.record: LoadRecord | None = None
-        self.prompt: Prompt | None = None
-        self.monitor = None
-        self._torch = None
-        self._cuda = False
 
     # ---- description -------------------------------------------------------------------------
 
@@ -92,7 +66,6 @@ class TransformersBackend:
 
     def model_info(self) -> ModelInfo:
         info = self.resolved.to_model_info()
-        info.path = str(info.path) if info.path is not None else None
         if self.record is not None:
             info.parameters = self.record.parameters
         return info
@@ -100,49 +73,33 @@ class TransformersBackend:
     # ---- loading -----------------------------------------------------------------------------
 
     def load(self, quant: str, attn: str) -> LoadRecord:
-        import torch
-
         from bench.backends.transformers.loading import load_model
 
-        self._torch = torch
-        self.loaded = load_model(self.resolved, device=self.cfg.device, quant=quant, attn=attn)
+        self.loaded = load_model(self.resolved, device=self.options.device, quant=quant, attn=attn)
         self.record = self.loaded.record
-        self._cuda = str(self.loaded.device).startswith("cuda")
-        if self._cuda and self.monitor is None:
-            from bench.sweep.nvml import NvmlMonitor
-
-            index = torch.device(self.loaded.device).index or 0
-            self.monitor = NvmlMonitor(index=index)
         self.record.metrics["first_token_cold_s"] = self._first_token_cold()
         return self.record
 
-    def _sync(self) -> None:
-        if self._cuda:
-            self._torch.cuda.synchronize()
+    @property
+    def cuda(self) -> bool:
+        return self.loaded is not None and str(self.loaded.device).startswith("cuda")
 
     def _first_token_cold(self) -> float:
         """One token from a short prompt right after load: includes kernel compilation/autotuning."""
-        prompt = build_prompt(self.loaded.tokenizer, "low", self._min_prompt_len("low"))
-        timing = self._generate(prompt.ids, new_tokens=1, batch_size=1, cache="dynamic", natural=False)
+        before, after = template_parts(self.loaded.tokenizer, "low")
+        prompt = build_prompt(self.loaded.tokenizer, "low", len(before) + len(after) + 8)
+        timing, _ = self.generate(prompt.ids, new_tokens=1, batch_size=1, cache="dynamic", natural=False)
         return timing.arrivals[0] - timing.start if timing.arrivals else timing.end - timing.start
-
-    def _min_prompt_len(self, effort: str) -> int:
-        from bench.models.prompts import template_parts
-
-        before, after = template_parts(self.loaded.tokenizer, effort)
-        return len(before) + len(after) + 8
 
     # ---- cases -------------------------------------------------------------------------------
 
-    def prepare(self, key: CaseKey) -> None:
-        self.prompt = build_prompt(self.loaded.tokenizer, key.effort, key.prompt_len)
-        if self.monitor is not None:
-            self.monitor.start()
+    def prepare(self, key: CaseKey) -> "TransformersCase":
+        return TransformersCase(self, key, build_prompt(self.loaded.tokenizer, key.effort, key.prompt_len))
 
-    def _generation_kwargs(self, new_tokens: int, cache: str, natural: bool) -> dict[str, Any]:
+    def generation_kwargs(self, new_tokens: int, cache: str, natural: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"do_sample": False, "max_new_tokens": new_tokens, "return_dict_in_generate": True}
         if natural:
-            from bench.models.harmony import HarmonyTokens
+            from bench.models.channels import HarmonyTokens
 
             # <|return|> ends the answer, <|call|> a tool call: where the model would stop.
             kwargs["eos_token_id"] = HarmonyTokens.from_tokenizer(self.loaded.tokenizer).stop_ids
@@ -157,17 +114,19 @@ class TransformersBackend:
             kwargs["pad_token_id"] = pad
         return kwargs
 
-    def _generate(self, ids: list[int], new_tokens: int, batch_size: int, cache: str, natural: bool) -> GenerationTiming:
-        torch = self._torch
-        device = self.loaded.device
-        input_ids = torch.tensor([ids] * batch_size, dtype=torch.long, device=device)
+    def generate(self, ids: list[int], new_tokens: int, batch_size: int, cache: str,
+                 natural: bool) -> tuple[GenerationTiming, Any]:
+        """One timed ``generate`` call: its clock and the cache it left (for its size)."""
+        import torch
+
+        input_ids = torch.tensor([ids] * batch_size, dtype=torch.long, device=self.loaded.device)
         attention_mask = torch.ones_like(input_ids)
         tracker = None
         if natural:
-            from bench.models.harmony import ChannelTracker
+            from bench.models.channels import ChannelTracker
 
             tracker = ChannelTracker(self.loaded.tokenizer)
-        kwargs = self._generation_kwargs(new_tokens, cache, natural)
+        kwargs = self.generation_kwargs(new_tokens, cache, natural)
         self._sync()
         timing = GenerationTiming(start=clock(), prompt_tokens=len(ids), batch_size=batch_size)
         streamer = make_clock_streamer(timing, tracker)
@@ -180,46 +139,20 @@ class TransformersBackend:
         if tracker is not None:
             timing.channel_tokens = dict(tracker.counts)
             timing.stop_reason = "stop" if timing.new_tokens < new_tokens else "length"
-        self._last_cache = getattr(out, "past_key_values", None)
-        return timing
+        return timing, getattr(out, "past_key_values", None)
 
-    def once(self, key: CaseKey) -> list[GenerationTiming]:
-        natural = key.mode == "natural"
-        cap = (self.cfg.natural_cap or key.output_len) if natural else key.output_len
-        return [self._generate(self.prompt.ids, cap, key.batch_size, key.cache, natural)]
+    def _sync(self) -> None:
+        if self.cuda:
+            import torch
 
-    def begin_rep(self) -> None:
-        if self._cuda:
-            self._torch.cuda.reset_peak_memory_stats()
-
-    def end_rep(self, extras: CaseExtras) -> None:
-        kv = kv_cache_bytes(getattr(self, "_last_cache", None))
-        self._last_cache = None
-        if kv is not None:
-            extras.samples.setdefault("kv_cache_bytes", []).append(float(kv))
-        if self._cuda:
-            torch = self._torch
-            extras.samples.setdefault("peak_alloc_bytes", []).append(float(torch.cuda.max_memory_allocated()))
-            extras.samples.setdefault("peak_reserved_bytes", []).append(float(torch.cuda.max_memory_reserved()))
-
-    def finish(self, key: CaseKey, extras: CaseExtras) -> None:
-        extras.weights_path = self.record.weights_path if self.record else None
-        extras.info["prompt_template_tokens"] = self.prompt.template_tokens if self.prompt else None
-        extras.info["compiled_forward"] = getattr(self.loaded.model, "_compiled_call", None) is not None
-        if self.monitor is not None:
-            window = self.monitor.stop()
-            used = window.max_used_bytes
-            if used is not None:
-                extras.samples["nvml_used_bytes"] = [float(used)]
-            extras.info["nvml"] = window.summary()
+            torch.cuda.synchronize()
 
     def recover(self) -> None:
-        self._last_cache = None
-        if self.monitor is not None:
-            self.monitor.stop()
         gc.collect()
-        if self._cuda:
-            self._torch.cuda.empty_cache()
+        if self.cuda:
+            import torch
+
+            torch.cuda.empty_cache()
 
     def unload(self) -> None:
         if self.loaded is not None:
@@ -227,6 +160,26 @@ class TransformersBackend:
 
             unload(self.loaded)
         self.loaded = None
-        self.prompt = None
-        self._last_cache = None
         gc.collect()
+
+
+class TransformersCase:
+    """A case on a loaded model: its prompt built, ready to generate."""
+
+    def __init__(self, backend: TransformersBackend, key: CaseKey, prompt: Prompt):
+        self.backend, self.key, self.prompt = backend, key, prompt
+
+    def once(self, counted: bool = True) -> Repetition:
+        key = self.key
+        natural = key.mode == "natural"
+        cap = (self.backend.options.natural_cap or key.output_len) if natural else key.output_len
+        timing, cache = self.backend.generate(self.prompt.ids, cap, key.batch_size, key.cache, natural)
+        kv = kv_cache_bytes(cache)
+        return Repetition([timing], {"kv_cache_bytes": float(kv)} if kv is not None else {})
+
+    def info(self) -> dict[str, Any]:
+        model = self.backend.loaded.model
+        return {
+            "prompt_template_tokens": self.prompt.template_tokens,
+            "compiled_forward": getattr(model, "_compiled_call", None) is not None,
+        }

@@ -10,8 +10,8 @@
   ``Mxfp4GptOssExperts`` -> ``mxfp4``, ``GptOssExperts`` -> ``bf16``. When MXFP4 was wanted and
   bf16 ran, the reason transformers logged (logger ``transformers.quantizers``) goes into
   ``fallback_reason`` and a warning goes to stderr.
-- ``device``: ``auto`` = the first CUDA GPU when one is visible, else the CPU; ``cuda`` without a
-  GPU is a UserError.
+- ``device``: as ``bench.models.device.resolve_device`` decides it (callers pass the resolved
+  ``cpu`` or ``cuda:N``; ``auto`` and ``cuda`` are resolved here for direct callers).
 - ``attn``: ``auto`` lets transformers choose on a GPU and means ``eager`` on the CPU, the only
   implementation gpt-oss supports there (``sdpa`` is refused because of the attention sinks).
 
@@ -34,11 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.results.errors import UserError
-from bench.results import LoadRecord
+from bench.models.device import resolve_device
+from bench.results import QUANTS, LoadRecord
+from diagnostics.errors import UserError
 
-QUANTS = ("auto", "mxfp4", "bf16")
-DEVICES = ("auto", "cuda", "cpu")
 MXFP4_EXPERTS = "Mxfp4GptOssExperts"
 BF16_EXPERTS = "GptOssExperts"
 _QUANTIZER_LOGGER = "transformers.quantizers"
@@ -68,25 +67,6 @@ class _Capture(logging.Handler):
             self.messages.append(record.getMessage())
         except Exception:  # pragma: no cover - a broken log call must not break the load
             pass
-
-
-def resolve_device(device: str = "auto") -> str:
-    import torch
-
-    device = (device or "auto").lower()
-    has_cuda = torch.cuda.is_available()
-    if device == "auto":
-        return "cuda:0" if has_cuda else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device == "cuda" or device.startswith("cuda:"):
-        if not has_cuda:
-            raise UserError("--device cuda was asked but torch sees no CUDA GPU; use --device cpu (or auto), or run `gptoss check` to see why.")
-        index = int(device.split(":", 1)[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise UserError(f"{device} does not exist (torch sees {torch.cuda.device_count()} GPU(s)); pick another --device.")
-        return f"cuda:{index}"
-    raise UserError(f"unknown device '{device}'; use auto, cuda, cuda:N or cpu.")
 
 
 def _resolve_dtype(dtype):
