@@ -28,8 +28,8 @@ How it works (one concern per module):
   versions and pins, the installed transformers' source (kernels window, hub kernel repo), stale
   modules, disk and hub cache, LOCAL_KERNELS, and a fresh ``python -c`` that asks torch what it
   sees and transformers' own Mxfp4 quantizer whether it keeps MXFP4 or dequantizes to bf16.
-* ``facts``    the typed records; ``checks`` pure functions facts -> pass/warn/fail/skip + fix,
-  then the verdict; ``report`` the CheckReport and the JSON edge; ``render`` text and HTML.
+* ``facts``    the typed records; ``checks`` (with ``gpu_checks`` and ``check_base``) pure functions
+  facts -> pass/warn/fail/skip + fix, then the verdict; ``report`` the CheckReport and the JSON edge; ``render`` text and HTML.
 * ``models``   gpt-oss-20b/120b shapes and sizes; ``gpus`` datasheet bandwidths of known GPUs.
 * ``modelref`` the parsed ``--model`` (hub id, local folder, synthetic:NAME), shared with bench;
   ``errors`` the one user-error type and one-line error text; ``meta`` tool version, time stamps.
