@@ -86,6 +86,19 @@ def _row_cells(case: CaseComparison, m: MetricDelta | None) -> list[str]:
             m.direction, fmt_p(m), verdict, note]
 
 
+def _regression_lines(c: Comparison, quote) -> list[str]:
+    """One line per regression; ``quote`` marks up case ids and thresholds."""
+    out = []
+    for case, m in c.regressions:
+        if m is None:
+            out.append(f"{quote(case.id)}: now fails ({case.current_status}{': ' + case.message if case.message else ''})")
+            continue
+        p = f"p={m.p_value:.3g}" if m.p_value is not None else "untested: too few samples"
+        out.append(f"{quote(case.id)} {m.metric}: {fmt_value(m.base, m.unit)} -> {fmt_value(m.current, m.unit)} "
+                   f"({fmt_pct(m.pct, m.delta)}, beyond {quote(str(m.threshold))}, {p})")
+    return out
+
+
 HEADERS = ["case", "metric", "base", "current", "change", "direction", "p", "verdict", "note"]
 
 
@@ -106,12 +119,7 @@ def render_text(c: Comparison, everything: bool = True) -> str:
     if c.regressions:
         lines.append("")
         lines.append("Regressions:")
-        for case, m in c.regressions:
-            if m is None:
-                lines.append(f"  {case.id}: now fails ({case.current_status}{': ' + case.message if case.message else ''})")
-            else:
-                lines.append(f"  {case.id} {m.metric}: {fmt_value(m.base, m.unit)} -> {fmt_value(m.current, m.unit)} "
-                             f"({fmt_pct(m.pct, m.delta)}, beyond {m.threshold}" + (f", p={m.p_value:.3g})" if m.p_value is not None else ", untested: too few samples)"))
+        lines.extend("  " + line for line in _regression_lines(c, quote=str))
         lines.append("Environment differences between the runs (possible causes):" if c.env_diff else "")
         lines.extend(_env_lines(c))
     elif c.env_diff:
@@ -146,13 +154,7 @@ def render_markdown(c: Comparison) -> str:
     if c.regressions:
         lines.append("**Regressions**")
         lines.append("")
-        for case, m in c.regressions:
-            if m is None:
-                lines.append(f"- `{case.id}`: now fails ({case.current_status}{': ' + case.message if case.message else ''})")
-            else:
-                p = f"p={m.p_value:.3g}" if m.p_value is not None else "untested: too few samples"
-                lines.append(f"- `{case.id}` {m.metric}: {fmt_value(m.base, m.unit)} -> {fmt_value(m.current, m.unit)} "
-                             f"({fmt_pct(m.pct, m.delta)}, beyond `{m.threshold}`, {p})")
+        lines.extend("- " + line for line in _regression_lines(c, quote=lambda x: f"`{x}`"))
         lines.append("")
         if c.env_diff:
             lines.append("**Environment differences** (possible causes)")

@@ -115,7 +115,7 @@ def _env_values(rs: RunSet) -> list[tuple[str, list[str]]]:
     keys = list(SUMMARY_FIELDS) + sorted({k for run in rs.runs for k in run.results.env_summary} - set(SUMMARY_FIELDS))
     rows = []
     for key in keys:
-        rows.append((ENV_NAMES.get(key, key), [_str(run.results.env_summary.get(key)) for run in rs.runs]))
+        rows.append((ENV_NAMES.get(key, key), [cell(run.results.env_summary.get(key)) for run in rs.runs]))
     rows.append(("memory bandwidth", [_bandwidth(run.results.gpu) for run in rs.runs]))
     return rows
 
@@ -128,7 +128,8 @@ def _bandwidth(gpu: dict) -> str:
     return fmt_bandwidth(float(bw)) + (f" ({source})" if source else "")
 
 
-def _str(value) -> str:
+def cell(value) -> str:
+    """A value as a table cell: a dash for nothing, yes/no for booleans."""
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
@@ -152,7 +153,7 @@ def model_table(rs: RunSet) -> Table:
     rows_spec = [
         ("model", lambda r: r.model.id),
         ("source", lambda r: r.model.source),
-        ("synthetic weights", lambda r: _str(r.model.synthetic)),
+        ("synthetic weights", lambda r: cell(r.model.synthetic)),
         ("parameters", lambda r: fmt_count(r.model.parameters)),
         ("active parameters", lambda r: fmt_count(r.model.active_parameters)),
         ("revision", lambda r: r.model.revision),
@@ -166,7 +167,7 @@ def model_table(rs: RunSet) -> Table:
     ]
     rows, emphasis = [], set()
     for name, get in rows_spec:
-        values = [_str(get(run.results)) for run in rs.runs]
+        values = [cell(get(run.results)) for run in rs.runs]
         if rs.multi and len(set(values)) > 1 and name not in ("run id", "started", "finished"):
             emphasis.add(len(rows))
         rows.append([name] + values)
@@ -211,11 +212,11 @@ def loads_table(rs: RunSet) -> Table:
         row = ([run.label] if rs.multi else []) + [
             x.quant,
             x.attn,
-            _str(x.weights_path),
-            _str(x.experts_class),
-            _str(x.attn_implementation),
-            _str(x.dtype),
-            _str(x.device),
+            cell(x.weights_path),
+            cell(x.experts_class),
+            cell(x.attn_implementation),
+            cell(x.dtype),
+            cell(x.device),
             x.status,
         ]
         if with_message:
@@ -327,7 +328,7 @@ def key_columns(rs: RunSet, exclude: tuple[str, ...] = ()) -> list[str]:
 
 
 def _key_cell(case: CaseResult, name: str) -> str:
-    return _str(case_value(case, name))
+    return cell(case_value(case, name))
 
 
 def _spread_cell(s: Stat | None, unit: DisplayUnit) -> str:

@@ -132,7 +132,7 @@ def run_sweep(
                     continue
                 bar.status(key.id)
                 started = clock()
-                case = _run_one(backend, key, cfg, tracked, record.weights_path)
+                case = run_case(backend, key, cfg, tracked, record.weights_path)
                 case.duration_s = clock() - started
                 budget.record(key, case.duration_s)
                 add_roofline(case, bytes_per_token, bandwidth)
@@ -159,7 +159,7 @@ def _load(backend: Backend, quant: str, attn: str) -> LoadRecord:
         return LoadRecord(quant=quant, attn=attn, status=status, message=error_line(exc))
 
 
-def _run_one(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
+def run_case(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
              weights_path: str | None) -> CaseResult:
     started_at = now_iso()
     try:

@@ -16,8 +16,9 @@ import socket
 import ssl
 import threading
 import urllib.parse
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from bench.backends.openai.errors import ServerError, error_text, transport_error
 from bench.backends.openai.sse import EventParser, StreamError, StreamReportedError, is_done, read_chunk
@@ -111,8 +112,7 @@ class Client:
         """GET /models: the served names, and what the server calls itself (the owner of
         ``model``'s entry, else of the only entry, else the HTTP Server header)."""
         what = "GET /models"
-        conn = self._connection()
-        try:
+        with self._talking(what) as conn:
             conn.request("GET", self.endpoint.prefix + "/models", headers=self._headers(stream=False))
             resp = conn.getresponse()
             http_server = resp.getheader("Server")
@@ -122,12 +122,6 @@ class Client:
             if resp.status != 200:
                 raise self._http_error(resp, what)
             raw = resp.read(16 << 20)
-        except ServerError:
-            raise
-        except Exception as exc:
-            raise self._fail(exc, what) from None
-        finally:
-            conn.close()
         try:
             doc = json.loads(raw)
             data = doc["data"] if isinstance(doc, dict) else doc
@@ -148,8 +142,7 @@ class Client:
         start = clock()
         deadline = start + self.timeout
         result = StreamResult(timing=GenerationTiming(start=start, prompt_tokens=0))
-        conn = self._connection()
-        try:
+        with self._talking(what) as conn:
             conn.connect()
             result.connect_s = clock() - start
             conn.request("POST", self.endpoint.prefix + "/chat/completions", body=payload, headers=self._headers(stream=True))
@@ -160,12 +153,6 @@ class Client:
             self._check_content_type(resp)
             done = self._read_events(resp, sock, deadline, result)
             result.timing.end = clock()
-        except ServerError:
-            raise
-        except Exception as exc:
-            raise self._fail(exc, what) from None
-        finally:
-            conn.close()
         if not done:
             raise ServerError(f"the stream from {self.endpoint.display} ended before the answer finished (no finish_reason and no [DONE]): it was cut in the middle.")
         return result
@@ -274,6 +261,19 @@ class Client:
         if self.__key:
             h["Authorization"] = "Bearer " + self.__key
         return h
+
+    @contextmanager
+    def _talking(self, what: str) -> Iterator[http.client.HTTPConnection]:
+        """A fresh connection for one request; any failure below HTTP becomes one ServerError."""
+        conn = self._connection()
+        try:
+            yield conn
+        except ServerError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc, what) from None
+        finally:
+            conn.close()
 
     def _connection(self) -> http.client.HTTPConnection:
         e = self.endpoint

@@ -37,17 +37,7 @@ def size_prompt(effort: str, target: int, tokenizer: Any = None,
 
     ``server(effort, text)`` asks the server for the prompt tokens of a message (None: unknown);
     ``tokenizer`` renders the chat template locally."""
-    local = None
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        def local(n: int) -> int:
-            ids = tokenizer.apply_chat_template(
-                [{"role": "user", "content": filler(n)}],
-                tokenize=True, add_generation_prompt=True, reasoning_effort=effort,
-            )
-            if isinstance(ids, dict) or hasattr(ids, "keys"):
-                ids = ids["input_ids"]
-            return len(ids)
-
+    local = _local_count(tokenizer, effort)
     if local is None and server is None:
         return SizedPrompt(filler(max(1, round(target * 0.75))), None, "approx")
     start = 1
@@ -60,6 +50,23 @@ def size_prompt(effort: str, target: int, tokenizer: Any = None,
     if p is None:
         return SizedPrompt(filler(start), None, "approx")
     return SizedPrompt(filler(n), p, "server")
+
+
+def _local_count(tokenizer: Any, effort: str) -> Callable[[int], int] | None:
+    """Prompt tokens of n filler words by the local tokenizer's chat template, if it has one."""
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        return None
+
+    def count(n: int) -> int:
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": filler(n)}],
+            tokenize=True, add_generation_prompt=True, reasoning_effort=effort,
+        )
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return len(ids)
+
+    return count
 
 
 def solve(measure, target: int, start: int, budget: int) -> tuple[int, int | None]:

@@ -36,7 +36,7 @@ from typing import Any
 
 from bench.models.device import resolve_device
 from bench.results import QUANTS, LoadRecord
-from diagnostics.errors import UserError
+from diagnostics.errors import UserError, one_line
 
 MXFP4_EXPERTS = "Mxfp4GptOssExperts"
 BF16_EXPERTS = "GptOssExperts"
@@ -222,7 +222,7 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     except UserError:
         raise
     except ValueError as e:
-        text = " ".join(str(e).split())
+        text = one_line(e, 2000)
         if attn_impl and ("attention" in text.lower() or "attn" in text.lower()):
             raise UserError(
                 f"transformers refused attention '{attn_impl}' for this model on {dev} ({text[:200]}); "
@@ -234,7 +234,7 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     except Exception as e:
         if not (is_mxfp4_ckpt and quant in ("auto", "mxfp4")):
             raise
-        text = f"{type(e).__name__}: {' '.join(str(e).split())}"[:400]
+        text = one_line(f"{type(e).__name__}: {e}", 400)
         if quant == "mxfp4":
             raise UserError(
                 f"loading the MXFP4 kernel path failed ({text}); run `gptoss check` for the fix "
@@ -277,7 +277,7 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
 
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as e:
-        raise UserError(f"{resolved.id} has no usable tokenizer ({' '.join(str(e).split())[:160]}); pass a checkpoint folder that includes one.") from None
+        raise UserError(f"{resolved.id} has no usable tokenizer ({one_line(e, 160)}); pass a checkpoint folder that includes one.") from None
 
     record = LoadRecord(
         quant=quant,
