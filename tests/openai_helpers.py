@@ -412,3 +412,19 @@ class GarbageServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+def server_options(base_url: str, timeout: float, **kw):
+    """The openai backend's options for a test server (a short --timeout)."""
+    from bench.backends.openai.backend import OpenAIOptions
+
+    kw.setdefault("request_timeout_s", timeout)
+    return OpenAIOptions(base_url=base_url, **kw)
+
+
+def server_key(defaults: dict, **kw):
+    """A case key as `--backend openai` makes them (cache, quant and attn are "server")."""
+    from bench.results import CaseKey
+
+    return CaseKey(**{"mode": "fixed", "cache": "server", "quant": "server", "attn": "server", "concurrency": 1,
+                      **defaults, **kw})

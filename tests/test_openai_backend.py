@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
+from types import SimpleNamespace
 
 import pytest
 
-from types import SimpleNamespace
-from dataclasses import asdict
 from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
 from bench.backends.openai.errors import ServerError
 from bench.results import LOAD_METRICS, CaseKey
 from bench.backends.timing import concurrent_samples, generation_metrics
 
-from tests.openai_helpers import RecordingProxy, ServeProcess, write_tiny_checkpoint
+from tests.openai_helpers import server_key, server_options, RecordingProxy, ServeProcess, write_tiny_checkpoint
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -42,15 +42,11 @@ def server(served):
 
 
 def _cfg(base_url: str, **kw) -> OpenAIOptions:
-    kw.setdefault("request_timeout_s", 60.0)
-    return OpenAIOptions(base_url=base_url, **kw)
+    return server_options(base_url, 60.0, **kw)
 
 
 def _key(**kw) -> CaseKey:
-    base = dict(effort="low", output_len=16, prompt_len=160, mode="fixed", cache="server", quant="server",
-                attn="server", concurrency=1)
-    base.update(kw)
-    return CaseKey(**base)
+    return server_key(dict(effort="low", output_len=16, prompt_len=160), **kw)
 
 
 def _run_case(backend: OpenAIBackend, key: CaseKey, reps: int = 1):

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
+from types import SimpleNamespace
 import time
 
 import pytest
 
-from types import SimpleNamespace
-from dataclasses import asdict
 from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
 from bench.backends.openai.client import parse_base_url
 from bench.backends.openai.errors import ServerError
@@ -19,13 +19,10 @@ from bench.backends.openai.tokens import reconcile
 from bench.sweep.config import BenchConfig
 from bench.results.errors import UserError
 from bench.results import CaseKey
-from bench.sweep.runner import _run_one as run_one
-
-
-def _run_one(backend, key, cfg):
-    return run_one(backend, key, cfg, [], None)
-
+from bench.sweep.runner import run_case
 from tests.openai_helpers import (
+    server_key,
+    server_options,
     FakeOpenAIServer,
     GarbageServer,
     Reply,
@@ -38,16 +35,16 @@ from tests.openai_helpers import (
 SENTINEL = "sk-SENTINEL-never-in-output-41b2"
 
 
+def _run_one(backend, key, cfg):
+    return run_case(backend, key, cfg, [], None)
+
+
 def _cfg(base_url: str, **kw) -> OpenAIOptions:
-    kw.setdefault("request_timeout_s", 10.0)
-    return OpenAIOptions(base_url=base_url, **kw)
+    return server_options(base_url, 10.0, **kw)
 
 
 def _key(**kw) -> CaseKey:
-    base = dict(effort="medium", output_len=4, prompt_len=64, mode="fixed", cache="server", quant="server",
-                attn="server", concurrency=1)
-    base.update(kw)
-    return CaseKey(**base)
+    return server_key(dict(effort="medium", output_len=4, prompt_len=64), **kw)
 
 
 def _backend(fake, model: str = "fake-model", **kw) -> OpenAIBackend:
