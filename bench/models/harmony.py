@@ -1,5 +1,5 @@
-"""The harmony chat format: special tokens, a tokenizer for synthetic checkpoints, a chat
-template, and a streaming tracker that tells which channel each generated token is on.
+"""The harmony chat format: special tokens, a chat template, and a tokenizer for synthetic
+checkpoints.
 
 gpt-oss talks in the harmony format::
 

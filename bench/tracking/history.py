@@ -1,4 +1,4 @@
-"""An embedded SQLite history of benchmark runs, with trends and step-change flags.
+"""An embedded SQLite history of benchmark runs: the store.
 
 One database file (default ``./gptoss-history.sqlite``, or ``$GPTOSS_HISTORY_DB``, or ``--db``)
 holds:
