@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Callable
 
+from diagnostics import ecosystem
 from diagnostics.facts import Facts, GpuFact
 from diagnostics.models import GiB, ModelSpec
 from diagnostics.versions import Pin, at_least, base_version, in_window, major_minor
@@ -99,6 +101,8 @@ class Context:
     spec: ModelSpec | None = None
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     memory: MemoryEstimate | None = field(default=None)
+    attn: str | None = None  # the requested attn_implementation; None: transformers' default
+    today: date | None = None  # for the age of the version table; None: today
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,13 +164,43 @@ def kernels_window(f: Facts) -> tuple[str | None, str | None]:
     return low, high
 
 
+def index_words(f: Facts, name: str = "kernels") -> str:
+    """Where the released versions of ``name`` come from, for messages."""
+    if ecosystem.source_of(f.index, name) == "pypi":
+        return "PyPI, asked " + (f.index.checked_at or "now")[:10]
+    return f"the table of {ecosystem.TABLE_DATE}"
+
+
+def working_pair(f: Facts) -> ecosystem.Pair | None:
+    """The newest transformers + kernels that install together and keep MXFP4 (4.55.2+ on a T4)."""
+    return ecosystem.newest_working_pair(f.index, at_least=MXFP4_CC75_MIN_TRANSFORMERS)
+
+
+def pair_command(pair: ecosystem.Pair, *extra: str) -> str:
+    return " ".join([f'pip install "transformers=={pair.transformers}" "kernels=={pair.kernels}"', *extra])
+
+
 def kernels_fix(f: Facts) -> str:
+    """A command that installs: the newest released kernels inside the installed transformers'
+    window, or, when no release is inside it, the newest transformers + kernels pair that works."""
     low, high = kernels_window(f)
-    if low and high:
-        return f'pip install "kernels>={low},<{high}"'
-    if low:
-        return f'pip install "kernels>={low}"'
+    k = ecosystem.newest_in(ecosystem.released(f.index, "kernels"), low, high)
+    if k:
+        return f'pip install "kernels=={k}"'
+    if low or high:
+        pair = working_pair(f)
+        if pair:
+            return pair_command(pair) + f"   # no kernels{ecosystem.window_text(low, high)} is released"
     return "pip install -U kernels"
+
+
+def triton_fix(pin_name: str, pin: str, f: Facts) -> str:
+    """``pip install "triton==X"`` with X the newest released version the pin accepts."""
+    if pin_name == "triton":
+        v = ecosystem.newest_matching(ecosystem.released(f.index, "triton"), pin)
+        if v:
+            return f'pip install "triton=={v}"'
+    return f'pip install "{pin_name}{pin}"'
 
 
 def torch_index_tag(cuda: str | None) -> str | None:
@@ -185,7 +219,14 @@ def torch_index_tag(cuda: str | None) -> str | None:
     return f"cu{major}{minor}"
 
 
-def torch_install_fix(f: Facts) -> str:
+def torch_install_fix(f: Facts, exact_only: bool = False) -> str:
+    """A torch this driver runs: a release known on a CUDA index of the driver's major (with its
+    version pinned, so pip cannot pick one past what the driver supports), else the index alone."""
+    choice = ecosystem.torch_for_driver(f.driver.cuda_version, exact_only=exact_only)
+    if choice:
+        build, tag = choice
+        where = f" --index-url {ecosystem.TORCH_INDEX_URL.format(tag=tag)}" if tag else ""
+        return f'pip install "torch=={build.version}"{where}'
     tag = torch_index_tag(f.driver.cuda_version)
     if tag:
         return f"pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/{tag}"
@@ -369,7 +410,7 @@ def check_driver(f: Facts, ctx: Context) -> CheckResult:
                   f"Driver {f.driver.version} supports CUDA {drv}, older than torch's CUDA {build}: torch runs through "
                   "CUDA minor-version compatibility, but Triton-compiled kernels (MXFP4, torch.compile) can fail "
                   "with 'unsupported toolchain'.",
-                  older + torch_install_fix(f))
+                  older + torch_install_fix(f, exact_only=True))
     return _r("torch.driver", t, "pass", f"Driver {f.driver.version} supports CUDA {drv} >= torch's CUDA {build}.")
 
 
@@ -386,12 +427,12 @@ def check_triton(f: Facts, ctx: Context) -> CheckResult:
             return _r("triton", t, "fail",
                       f"torch {torch_pkg.version} requires {pin_name}{pin}, which is not installed: torch.compile and "
                       "the MXFP4 kernels cannot run.",
-                      f'pip install "{pin_name}{pin}"')
+                      triton_fix(pin_name, pin, f))
         if p.satisfied_by(triton.version) is False:
             return _r("triton", t, "fail",
                       f"triton {triton.version} is installed but torch {torch_pkg.version} requires {pin_name}{pin}: "
                       "a mismatched triton breaks torch.compile and the MXFP4 kernels.",
-                      f'pip install "{pin_name}{pin}"')
+                      triton_fix(pin_name, pin, f))
         if at_least(base_version(triton.version), minimum) is False:
             return _r("triton", t, "warn",
                       f"triton {triton.version} matches torch {torch_pkg.version}, but MXFP4 needs triton >= {minimum}: "
@@ -421,18 +462,18 @@ def check_triton(f: Facts, ctx: Context) -> CheckResult:
 def check_transformers(f: Facts, ctx: Context) -> CheckResult:
     t = "transformers"
     v = f.version("transformers")
+    pair = working_pair(f)
+    fix = pair_command(pair) if pair else "pip install -U transformers"
     if not v:
-        return _r("transformers", t, "fail", "transformers is not installed.", f'pip install -U "transformers>={GPT_OSS_MIN_TRANSFORMERS}"')
+        return _r("transformers", t, "fail", "transformers is not installed.", fix)
     if at_least(v, GPT_OSS_MIN_TRANSFORMERS) is False:
         return _r("transformers", t, "fail",
-                  f"transformers {v} predates gpt-oss (it needs >= {GPT_OSS_MIN_TRANSFORMERS}).",
-                  "pip install -U transformers")
+                  f"transformers {v} predates gpt-oss (it needs >= {GPT_OSS_MIN_TRANSFORMERS}).", fix)
     cc = _cc(f)
     if cc == (7, 5) and at_least(v, MXFP4_CC75_MIN_TRANSFORMERS) is False:
         return _r("transformers", t, "warn",
                   f"transformers {v} has no MXFP4 kernels for compute capability 7.5 (added in "
-                  f"{MXFP4_CC75_MIN_TRANSFORMERS}): the experts fall back to bf16 on this GPU.",
-                  "pip install -U transformers")
+                  f"{MXFP4_CC75_MIN_TRANSFORMERS}): the experts fall back to bf16 on this GPU.", fix)
     return _r("transformers", t, "pass", f"transformers {v} supports gpt-oss (>= {GPT_OSS_MIN_TRANSFORMERS}).")
 
 
@@ -454,7 +495,7 @@ def check_kernels(f: Facts, ctx: Context) -> CheckResult:
     window = f"{low} <= kernels < {high}" if low and high else (f"kernels >= {low}" if low else None)
     has_gpu = gpu_present(f)
     if not v:
-        msg = "kernels is not installed" + (f"; transformers {tv} wants {window}" if window else "")
+        msg = "kernels is not installed" + (f"; transformers {tv} wants {window}" if window else "") + _unreleased(f)
         if not has_gpu:
             return _r("kernels", t, "skip", msg + "; not needed without a GPU.")
         return _r("kernels", t, "warn", msg + ": the MXFP4 experts are silently dequantized to bf16.", kernels_fix(f))
@@ -462,11 +503,25 @@ def check_kernels(f: Facts, ctx: Context) -> CheckResult:
         return _r("kernels", t, "pass", f"kernels {v}; transformers {tv} declares no version window.")
     inside = in_window(v, low, high)
     if inside is False:
-        msg = f"kernels {v} is outside the window transformers {tv} declares ({window})"
+        msg = f"kernels {v} is outside the window transformers {tv} declares ({window})" + _unreleased(f)
         if not has_gpu:
             return _r("kernels", t, "skip", msg + "; not needed without a GPU.", kernels_fix(f))
         return _r("kernels", t, "warn", msg + ": the MXFP4 experts are silently dequantized to bf16.", kernels_fix(f))
     return _r("kernels", t, "pass", f"kernels {v} is inside the window transformers {tv} declares ({window}).")
+
+
+def _unreleased(f: Facts) -> str:
+    """', and no kernels release is inside it (...); the newest pair that works: ...' or ''."""
+    low, high = kernels_window(f)
+    released = ecosystem.released(f.index, "kernels")
+    if not (low or high) or ecosystem.newest_in(released, low, high):
+        return ""
+    pair = working_pair(f)
+    text = (f", and no kernels release is inside it (newest released: {released[-1] if released else '?'}, "
+            f"per {index_words(f)})")
+    if pair:
+        text += f"; the newest pair that works is transformers {pair.transformers} + kernels {pair.kernels}"
+    return text
 
 
 def _fallback_fix(f: Facts, ctx: Context) -> str | None:
@@ -535,6 +590,159 @@ def check_kernel_repo(f: Facts, ctx: Context) -> CheckResult:
                   f"unset HF_HUB_OFFLINE   # or: export LOCAL_KERNELS={k.repo_id}=/path/to/local/copy")
     return _r("kernel.hub", t, "skip",
               f"{name} is not cached yet; transformers downloads it from the hub on first load (not verified: run with --online).")
+
+
+def check_kernel_build(f: Facts, ctx: Context) -> CheckResult:
+    """Point 4: does the kernel repo hold a build the installed torch would load?"""
+    from diagnostics import kernel_builds
+
+    k, t = f.kernel, "Kernel build for this torch"
+    name = k.repo_id or "the MXFP4 kernel"
+    if not k.repo_id:
+        return _r("kernel.build", t, "skip", "The installed transformers names no hub kernel.")
+    if not f.torch.installed or not f.torch.cuda_build:
+        return _r("kernel.build", t, "skip", f"torch {f.torch.version or '(none)'} is not a CUDA build: no kernel build applies.")
+    p = f.platform
+    system = kernel_builds.system_of(f.torch.version, f.torch.cuda_build, f.torch.cxx11_abi, p.machine, p.system)
+    wanted = system.wanted()
+    py = f"; Python {p.python} (builds are not per Python version)" if p.python else ""
+    if k.variants is None:
+        if k.local_ok and k.variants_source is None:
+            return _r("kernel.build", t, "pass",
+                      f"LOCAL_KERNELS points at a package folder without build variants: loaded as is for torch "
+                      f"{f.torch.version}{py}.")
+        where = "cached" if k.cached else "not cached"
+        why = f" ({k.variants_error})" if k.variants_error else ""
+        return _r("kernel.build", t, "skip",
+                  f"{name} is {where} here, so its builds cannot be listed{why}; this torch looks for build/{wanted} "
+                  "(run with --online to ask the hub).")
+    accepted, rejected = kernel_builds.match(k.variants, system)
+    src = {"hub": "the hub lists", "cache": "the cached copy holds", "local": "LOCAL_KERNELS holds"}.get(
+        k.variants_source or "", "there are")
+    if accepted:
+        return _r("kernel.build", t, "pass",
+                  f"{src} {len(k.variants)} build(s) of {name}; build/{accepted[0]} fits torch {f.torch.version} "
+                  f"(CUDA {f.torch.cuda_build}){py}.")
+    built = kernel_builds.torch_versions_built(k.variants)
+    covers = f" (torch {', '.join(built)})" if built else ""
+    msg = (f"{src} {len(k.variants)} build(s) of {name}{covers}, none for torch {f.torch.version} (CUDA "
+           f"{f.torch.cuda_build}, looking for build/{wanted}): loading the MXFP4 path fails with 'does not have build'.")
+    choice = ecosystem.torch_for_driver(
+        f.driver.cuda_version,
+        accept=lambda b: bool(kernel_builds.match(
+            k.variants, kernel_builds.system_of(b.version, b.pypi_cuda, system.cxx11, p.machine, p.system))[0]
+            or any(kernel_builds.match(k.variants, kernel_builds.system_of(
+                b.version, f"{tag[2:-1]}.{tag[-1]}", system.cxx11, p.machine, p.system))[0] for tag in b.cuda_indexes)))
+    fix = None
+    if choice:
+        b, tag = choice
+        fix = f'pip install "torch=={b.version}"' + (f" --index-url {ecosystem.TORCH_INDEX_URL.format(tag=tag)}" if tag else "")
+    status = "fail" if f.mxfp4.path == "mxfp4" else "warn"
+    return _r("kernel.build", t, status, msg, fix or "Install a torch the kernel has a build for (see the list above).")
+
+
+# Attention implementations transformers maps to the Hopper-only flash attention 3 kernel for gpt-oss
+FLASH_REQUESTS = ("flash_attention_2", "flash_attention_3", "kernels-community/vllm-flash-attn3")
+FA3_REPO = "kernels-community/vllm-flash-attn3"
+ATTN_CHOICES = ("eager", "sdpa", "flex_attention", *FLASH_REQUESTS)
+
+
+def check_attention(f: Facts, ctx: Context) -> CheckResult:
+    """Point 5: the requested (or default) attention implementation against the GPU."""
+    t = "Attention"
+    req = ctx.attn
+    g = primary_gpu(f)
+    low, high = kernels_window(f)
+    kv = f.version("kernels")
+    kernels_ok = kv is not None and in_window(kv, low, high) is not False
+    hopper = g is not None and g.cc == (9, 0)
+    if req == "sdpa":
+        return _r("attention", t, "fail",
+                  "gpt-oss refuses attn_implementation='sdpa': its attention sinks are not supported by SDPA, and "
+                  "from_pretrained raises.",
+                  'attn_implementation="eager"' + (f'   # or on this Hopper GPU: "{FA3_REPO}"' if hopper and kernels_ok else ""))
+    if req in FLASH_REQUESTS:
+        asked = f"attn_implementation={req!r}" + (f" (transformers maps it to {FA3_REPO} for gpt-oss)" if req != FA3_REPO else "")
+        if g is None:
+            return _r("attention", t, "skip", f"{asked}: needs a Hopper GPU; there is none here.")
+        if not hopper:
+            return _r("attention", t, "fail",
+                      f"{asked}: the kernel is built for Hopper (compute capability 9.0) only; {g.name} has "
+                      f"{g.compute_capability or '?'}.", 'attn_implementation="eager"   # what runs on this GPU')
+        if not kernels_ok:
+            window = ecosystem.window_text(low, high)
+            state = f"kernels {kv}" if kv else "kernels is not installed"
+            return _r("attention", t, "fail",
+                      f"{asked}: transformers loads it through the kernels library, but {state} (transformers "
+                      f"{f.version('transformers') or '?'} wants kernels{window}).", kernels_fix(f))
+        return _r("attention", t, "pass", f"{asked} on {g.name} (Hopper) with kernels {kv}.")
+    if req and req not in ("eager", "flex_attention"):
+        return _r("attention", t, "warn", f"attn_implementation={req!r} is not one gpt-oss is known to run with.",
+                  'attn_implementation="eager"')
+    label = f"attn_implementation={req!r}" if req else "No attn_implementation requested: transformers uses eager for gpt-oss (it refuses SDPA)"
+    if g is None:
+        return _r("attention", t, "pass", f"{label}; on the CPU eager is what runs.")
+    if hopper and kernels_ok:
+        return _r("attention", t, "pass",
+                  f"{label}. On this Hopper GPU attn_implementation=\"{FA3_REPO}\" (flash attention 3) is available too.")
+    why = "not Hopper" if not hopper else "kernels is outside transformers' window"
+    return _r("attention", t, "pass", f"{label}; eager is what runs on {g.name} (flash attention 3 needs Hopper and "
+                                      f"kernels in the window: {why}).")
+
+
+def check_reasoning(f: Facts, ctx: Context) -> CheckResult:
+    """Point 6: the chat template says 'Reasoning: <effort>' for low, medium and high."""
+    tk, t = f.tokenizer, "Reasoning effort"
+    if tk.source is None:
+        if tk.error:
+            return _r("reasoning", t, "warn", f"Could not read {ctx.model}'s chat template: {tk.error}")
+        if ctx.model.startswith("synthetic:"):
+            return _r("reasoning", t, "skip",
+                      f"{ctx.model} writes the project's own template; pass its folder (gptoss synthesize NAME --out DIR) "
+                      "as --model to render it.")
+        return _r("reasoning", t, "skip",
+                  f"{ctx.model}'s tokenizer is not in the local cache (run with --online to fetch only its chat template).")
+    if tk.error:
+        return _r("reasoning", t, "fail", f"{tk.error} ({tk.path}).",
+                  "Use the model's own chat template (re-download tokenizer_config.json / chat_template.jinja).")
+    bad = [e for e, ok in tk.efforts.items() if not ok]
+    where = {"local": "the model folder", "cache": "the hub cache", "hub": "the hub"}.get(tk.source, tk.source)
+    if bad:
+        found = "; ".join(f"{e}: {tk.system_lines.get(e) or 'no Reasoning line'}" for e in bad)
+        return _r("reasoning", t, "fail",
+                  f"The chat template from {where} ignores reasoning_effort for {', '.join(bad)} ({found}): every "
+                  "effort level runs the same.",
+                  "Use the model's own chat template (re-download tokenizer_config.json / chat_template.jinja), or pass "
+                  "the effort in the system prompt yourself.")
+    return _r("reasoning", t, "pass",
+              f"The chat template from {where} says 'Reasoning: low|medium|high' in the system block for each effort.")
+
+
+def check_index(f: Facts, ctx: Context) -> CheckResult:
+    """Point 1: where the released versions behind every fix come from, and how old they are."""
+    t = "Package versions"
+    ix = f.index
+    age = ecosystem.table_age_days(ctx.today)
+    table = f"the table of known-good pairs of {ecosystem.TABLE_DATE} ({age} day{'s' if age != 1 else ''} old)"
+    newest = ", ".join(f"{n} {ecosystem.released(ix, n)[-1]}" for n in ecosystem.INDEX_PACKAGES
+                       if ecosystem.released(ix, n))
+    asked = [n for n in ecosystem.INDEX_PACKAGES if ecosystem.source_of(ix, n) == "pypi"]
+    if ix.online_checked and ix.online_error:
+        part = f" (PyPI answered for {', '.join(asked)})" if asked else ""
+        return _r("index", t, "warn",
+                  f"The package index did not answer ({ix.online_error}){part}; fixes use {table}: newest {newest}.",
+                  "Check the network (or PIP_INDEX_URL), then run with --online again.")
+    if asked:
+        unknown = [v for v in ecosystem.released(ix, "transformers") if ecosystem.window_for(v) is None
+                   and at_least(v, "5.13.0")]
+        extra = (f" transformers {', '.join(unknown)} is newer than {table}: its kernels window is not known here."
+                 if unknown else "")
+        return _r("index", t, "pass",
+                  f"PyPI, asked {(ix.checked_at or '')[:10]}: newest {newest}; kernels windows from {table}.{extra}")
+    if age > ecosystem.TABLE_STALE_DAYS:
+        return _r("index", t, "warn",
+                  f"Fixes use {table}: newest {newest}; newer releases may exist.", "gptoss check --online")
+    return _r("index", t, "pass", f"Fixes use {table}: newest {newest} (--online asks PyPI).")
 
 
 # --------------------------------------------------------------------------------------------
@@ -724,6 +932,10 @@ CHECKS: tuple[Callable[[Facts, Context], CheckResult], ...] = (
     check_kernels,
     check_mxfp4,
     check_kernel_repo,
+    check_kernel_build,
+    check_attention,
+    check_reasoning,
+    check_index,
     check_stale,
     check_torchvision,
     check_torchaudio,
