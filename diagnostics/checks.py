@@ -555,8 +555,11 @@ def check_mxfp4(f: Facts, ctx: Context) -> CheckResult:
                   f"transformers {tv} will silently dequantize the experts to bf16{size}. It says: {m.reason}",
                   _fallback_fix(f, ctx))
     if m.path == "none":
+        fix = _fallback_fix(f, ctx)
+        if fix is None and not f.torch.cuda_available:
+            fix = "Fix torch first (see the torch and driver checks): " + torch_install_fix(f)
         return _r("mxfp4", t, "fail", f"transformers cannot load gpt-oss here: {m.reason}",
-                  _fallback_fix(f, ctx) or "pip install -U transformers accelerate")
+                  fix or "pip install -U transformers accelerate")
     return _r("mxfp4", t, "warn", f"Could not ask transformers: {m.reason or m.error or 'no answer'}",
               'python -c "import torch, transformers"   # shows the import error')
 
@@ -611,10 +614,10 @@ def check_kernel_build(f: Facts, ctx: Context) -> CheckResult:
             return _r("kernel.build", t, "pass",
                       f"LOCAL_KERNELS points at a package folder without build variants: loaded as is for torch "
                       f"{f.torch.version}{py}.")
-        where = "cached" if k.cached else "not cached"
-        why = f" ({k.variants_error})" if k.variants_error else ""
+        where = "its cached copy holds no build/ folder" if k.cached else "it is not cached"
+        why = f"; {k.variants_error}" if k.variants_error else ""
         return _r("kernel.build", t, "skip",
-                  f"{name} is {where} here, so its builds cannot be listed{why}; this torch looks for build/{wanted} "
+                  f"{name}'s builds are not known here ({where}{why}); this torch looks for build/{wanted} "
                   "(run with --online to ask the hub).")
     accepted, rejected = kernel_builds.match(k.variants, system)
     src = {"hub": "the hub lists", "cache": "the cached copy holds", "local": "LOCAL_KERNELS holds"}.get(
@@ -996,6 +999,8 @@ def decide(f: Facts, ctx: Context, results: list[CheckResult]) -> Verdict:
     def titles(rs: list[CheckResult]) -> str:
         return ", ".join(r.title for r in rs)
 
+    if f.target:
+        reason = "What-if, " + (f.target.get("label") or "another GPU") + ": " + reason
     if fails:
         summary = (f"{name} will not run here as things stand: {len(fails)} check(s) failed ({titles(fails)})"
                    + (f", {len(warns)} warning(s)." if warns else "."))

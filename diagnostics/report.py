@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -69,6 +69,18 @@ def model_problem(model: str | None) -> str | None:
             "pass e.g. openai/gpt-oss-20b or openai/gpt-oss-120b.")
 
 
+def attn_problem(attn: str | None) -> str | None:
+    """One sentence saying what is wrong with an --attn value, or None when it is usable."""
+    from diagnostics.checks import ATTN_CHOICES
+
+    if attn is None:
+        return None
+    a = attn.strip()
+    if a in ATTN_CHOICES or (a.count("/") == 1 and all(a.split("/"))):
+        return None
+    return f"--attn {attn!r} is not an attention implementation; pass one of {', '.join(ATTN_CHOICES)} or a hub kernel repo id."
+
+
 def canonical_model(model: str) -> str:
     """``gpt-oss-20b`` -> ``openai/gpt-oss-20b``; anything else unchanged."""
     m = model.strip()
@@ -89,6 +101,8 @@ class CheckReport:
     created_at: str = field(default_factory=now_iso)
     tool_version: str = field(default_factory=tool_version)
     duration_s: float | None = None
+    plan: Any = None  # diagnostics.plan.Plan: the pip commands to the MXFP4 path
+    attn_implementation: str | None = None  # what --attn asked for (None: transformers' default)
 
     # ---- queries -----------------------------------------------------------------------------
 
@@ -123,6 +137,9 @@ class CheckReport:
             "facts": self.facts.to_dict(),
             "checks": [c.to_dict() for c in self.checks],
             "verdict": self.verdict.to_dict(),
+            "target": self.facts.target,
+            "attn_implementation": self.attn_implementation,
+            "plan": self.plan.to_dict() if self.plan is not None else None,
         }
         doc = redact_tree(doc)
         env = doc["facts"].get("environment") or {}
@@ -139,6 +156,11 @@ class CheckReport:
         from diagnostics.render import render_text
 
         return render_text(self.to_dict(), color=color, width=width)
+
+    def render_plan(self) -> str:
+        from diagnostics.plan import render_plan
+
+        return render_plan(self.plan, self.model, f"gptoss-harness {self.tool_version} · {self.created_at}")
 
     def render_html(self) -> str:
         from diagnostics.render import render_html
@@ -163,6 +185,9 @@ def snapshot(
     sources: Any = None,
     progress: Callable[[str], None] | None = None,
     context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+    target: Any = None,
+    attn: str | None = None,
+    today: date | None = None,
     **injected: Any,
 ) -> CheckReport:
     """Gather the facts (or use ``facts``), run every check, decide.
@@ -170,7 +195,8 @@ def snapshot(
     ``sources`` replaces the whole ``diagnostics.sources.Sources``; other keyword arguments
     replace single fields of it (``environ=``, ``nvml=``, ``run=``, ``disk_usage=``, ...), so a
     test or the bench can inject exactly the side effect it needs. Without ``online`` nothing
-    touches the network."""
+    touches the network. ``target`` (a ``diagnostics.targets.Target``) checks the installed packages
+    against another GPU and driver (a what-if); ``attn`` is the attn_implementation to check."""
     if model is None or not str(model).strip():
         raise ValueError("model is empty; pass a hub id such as openai/gpt-oss-20b.")
     model = canonical_model(str(model))  # any other name is fine here (a served name, ...); the CLI is stricter
@@ -187,16 +213,47 @@ def snapshot(
         facts = gather(sources, model, online=online, progress=progress)
     elif injected:
         raise TypeError(f"pass either facts= or side effects ({', '.join(injected)}), not both")
+    if target is not None:
+        from diagnostics.targets import apply_target
+
+        facts = apply_target(facts, target)
     spec = spec_for(model)
     if spec is None:
         spec = _spec_from_folder(model)
-    ctx = Context(model=model, spec=spec, context_tokens=context_tokens)
+    ctx = Context(model=model, spec=spec, context_tokens=context_tokens, attn=attn, today=today)
     results = run_checks(facts, ctx)
     verdict = decide(facts, ctx, results)
+    from diagnostics.plan import make_plan
+
+    plan = make_plan(facts, ctx, check_command=_check_command(model, target, online))
     return CheckReport(
         model=redact_text(model), facts=facts, checks=results, verdict=verdict, spec=spec, memory=ctx.memory,
-        duration_s=round(time.perf_counter() - started, 3),
+        duration_s=round(time.perf_counter() - started, 3), plan=plan, attn_implementation=attn,
     )
+
+
+def _check_command(model: str, target: Any, online: bool) -> str:
+    """The command that re-runs this check, for the plan's last step."""
+    parts = ["gptoss check"]
+    if model != DEFAULT_MODEL:
+        parts.append(f"--model {model}")
+    if target is not None:
+        if target.name:
+            parts.append(f"--target {target.name}")
+        elif target.gpu:
+            parts.append(f'--gpu "{target.gpu}"')
+        if target.driver and (not target.name or target.driver != _target_default_driver(target.name)):
+            parts.append(f"--driver {target.driver}")
+    if online:
+        parts.append("--online")
+    return " ".join(parts)
+
+
+def _target_default_driver(name: str) -> str | None:
+    from diagnostics.targets import TARGETS
+
+    spec = TARGETS.get(name)
+    return spec.driver if spec else None
 
 
 def _spec_from_folder(model: str) -> ModelSpec | None:
