@@ -842,7 +842,8 @@ def check_memory(f: Facts, ctx: Context) -> CheckResult:
         if est.path == "bf16":
             mx = estimate_memory(f, ctx, "mxfp4")
             if mx is not None and mx.needed_bytes <= free:
-                fix = (f"Get the MXFP4 path working ({_fallback_fix(f, ctx) or 'see the kernels and triton checks'}): "
+                how = (_fallback_fix(f, ctx) or "see the kernels and triton checks").split("   #")[0]
+                fix = (f"Get the MXFP4 path working ({how}): "
                        f"it needs ~{gib(mx.needed_bytes)}.")
         held = sum(p.used_bytes or 0 for p in g.processes)
         if fix is None and held and est.needed_bytes <= free + held:
