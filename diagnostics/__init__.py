@@ -10,7 +10,10 @@ From a notebook (Colab, Jupyter)::
     check("openai/gpt-oss-120b")
 
 From the shell: ``gptoss check [--model ID] [--json] [--online] [--strict]`` (exit 0 when nothing
-fails, 1 when a check fails, with ``--strict`` also on a warning).
+fails, 1 when a check fails, with ``--strict`` also on a warning); ``--plan`` prints the pip
+commands to the MXFP4 path; ``--target colab-t4`` (or ``--gpu NAME --driver VERSION``) checks the
+installed packages against another GPU and driver (a what-if); ``--attn IMPL`` checks an
+attention implementation.
 
 From code (the bench embeds this in every results file)::
 
@@ -31,8 +34,12 @@ How it works (one concern per module):
 * ``facts``    the typed records; ``checks`` pure functions facts -> pass/warn/fail/skip + fix,
   then the verdict; ``report`` the CheckReport and the JSON edge; ``render`` text and HTML.
 * ``models``   gpt-oss-20b/120b shapes and sizes; ``gpus`` datasheet bandwidths of known GPUs.
+* ``ecosystem`` the dated table of known-good pairs (kernels windows per transformers release,
+  released versions, torch builds and their triton pins); ``targets`` what-if runtimes and the
+  driver -> CUDA table; ``kernel_builds`` hub kernel build variants and which one torch loads;
+  ``reasoning`` the chat template rendered per reasoning effort; ``plan`` the ``--plan`` commands.
 
-Without ``online=True`` nothing touches the network; nothing ever downloads weights or kernels.
+Without ``online=True`` nothing touches the network (with it: the hub and PyPI's JSON API); nothing ever downloads weights or kernels.
 Secrets (variables named *TOKEN*, *KEY*, *SECRET*, *PASS*, *AUTH*, *CREDENTIAL*, and hf_... values)
 are redacted in every output. Importing this package imports neither torch nor transformers.
 """

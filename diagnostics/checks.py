@@ -616,9 +616,9 @@ def check_kernel_build(f: Facts, ctx: Context) -> CheckResult:
                       f"{f.torch.version}{py}.")
         where = "its cached copy holds no build/ folder" if k.cached else "it is not cached"
         why = f"; {k.variants_error}" if k.variants_error else ""
+        ask = "" if k.online_checked else " (run with --online to ask the hub)"
         return _r("kernel.build", t, "skip",
-                  f"{name}'s builds are not known here ({where}{why}); this torch looks for build/{wanted} "
-                  "(run with --online to ask the hub).")
+                  f"{name}'s builds are not known here ({where}{why}); this torch looks for build/{wanted}{ask}.")
     accepted, rejected = kernel_builds.match(k.variants, system)
     src = {"hub": "the hub lists", "cache": "the cached copy holds", "local": "LOCAL_KERNELS holds"}.get(
         k.variants_source or "", "there are")

@@ -235,8 +235,9 @@ def make_plan(f: Facts, ctx: Context, check_command: str = "gptoss check") -> Pl
         plan.steps.append(PlanStep("Restart the Python process", "Modules imported before an upgrade stay loaded."))
     plan.steps.append(PlanStep(check_command, "Confirm: the verdict should say path: mxfp4."))
     if f.kernel.variants is None and f.kernel.repo_id:
-        plan.notes.append(f"{f.kernel.repo_id}'s builds were not listed (run with --online): the plan cannot tell "
-                          "whether the kernel has a build for the planned torch.")
+        how = "the hub did not list them" if f.kernel.online_checked else "run with --online to list them"
+        plan.notes.append(f"{f.kernel.repo_id}'s builds are not known ({how}): the plan cannot tell whether the "
+                          "kernel has a build for the planned torch.")
     plan.reaches_mxfp4 = not plan.blockers
     return plan
 
