@@ -226,7 +226,7 @@ def make_plan(f: Facts, ctx: Context, check_command: str = "gptoss check") -> Pl
     changed = bool(plan.steps)
     if changed:
         plan.steps.append(PlanStep("pip check", "Verify: pip finds no broken requirement."))
-    if f.platform.colab:
+    if f.platform.colab or (f.target or {}).get("colab"):
         plan.steps.append(PlanStep("Runtime > Restart session",
                                    "Colab: modules imported before the installs stay loaded until the runtime restarts."))
     elif changed and (f.platform.notebook or f.stale_modules):

@@ -184,9 +184,6 @@ def apply_target(facts: Facts, target: Target | None) -> Facts:
         f.nvml.available, f.nvml.error = True, None
     if target.driver:
         f.driver = DriverFacts(version=target.driver, cuda_version=target.driver_cuda)
-    if target.colab:
-        f.platform.colab = True
-        f.platform.notebook = True
     # torch's view of the substituted GPU
     t = f.torch
     if f.gpus:

@@ -82,6 +82,7 @@ def test_what_if_keeps_packages_and_substitutes_the_gpu():
     assert "WHAT-IF Colab T4 runtime" in text and "predicted, not asked" in text
     assert "WHAT-IF" in r.render_html()
     assert f.gpus == [] and f.target is None  # the probed facts are untouched
+    assert not r.facts.platform.colab and "not Colab" in r.check("platform").message  # this machine stays itself
 
 
 def test_what_if_cuda13_torch_on_the_colab_driver_cannot_use_the_gpu():
