@@ -1,3 +1,11 @@
-"""gptoss-harness benchmark side: model sources, loading, the sweep runner, results, the CLI."""
+"""gptoss-harness, benchmark side. The flow, one subpackage per step:
 
-__version__ = "0.1.0"
+``cli`` (the command line: the one place that wires the packages together) -> ``sweep`` (config,
+runner, trackers, journal) -> ``backends`` (transformers in-process, OpenAI-compatible servers)
+on ``models`` (hub, local, synthetic checkpoints; harmony; prompts) -> ``results`` (the file
+contract) -> ``tracking`` (compare, history, export, pytest plugin) and ``reports``.
+"""
+
+from diagnostics.meta import tool_version
+
+__version__ = tool_version()

@@ -78,6 +78,11 @@ class TorchBuild:
     pypi_cuda: str  # CUDA of the default (PyPI) Linux wheel
     cuda_indexes: tuple[str, ...]  # download.pytorch.org/whl/<tag> known to carry it
 
+    @property
+    def cudas(self) -> list[str]:
+        """Every CUDA it is built for: PyPI's wheel first, then the indexes' (``12.8``)."""
+        return [self.pypi_cuda] + [tag_cuda(t) for t in self.cuda_indexes]
+
 
 # PyPI metadata read on TABLE_DATE. The CUDA 12 indexes: 2.11.0+cu128 is Colab's default torch
 # (googlecolab/backend-info, August 2026); cu126/cu128 for 2.9-2.10 are PyTorch's published
@@ -192,6 +197,12 @@ def _mm(v: str | None) -> tuple[int, int] | None:
 def _tag_cuda(tag: str) -> tuple[int, int]:
     digits = tag[2:]
     return int(digits[:-1]), int(digits[-1])
+
+
+def tag_cuda(tag: str) -> str:
+    """A CUDA wheel index tag as a CUDA version: ``cu128`` -> ``12.8``."""
+    major, minor = _tag_cuda(tag)
+    return f"{major}.{minor}"
 
 
 def torch_for_driver(driver_cuda: str | None, exact_only: bool = False,

@@ -1,7 +1,7 @@
 """The two gpt-oss models as numbers: shapes, parameter counts, bytes on disk, in memory and per token.
 
 Everything the memory-fit check and the bench's roofline need, computed from the architecture
-(``/work/shared/DESIGN.md``, "Facts measured here") rather than typed in, with the few measured
+(the design notes, "Facts measured here") rather than typed in, with the few measured
 figures kept apart and labelled as measurements:
 
 * ``openai/gpt-oss-20b``: 24 layers, 32 experts (top-4), hidden 2880, expert intermediate 2880,
@@ -23,9 +23,21 @@ from the computed weight bytes by the same measured-over-computed ratio (an esti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 GiB = 1024**3
+
+
+def gib(n: int | float | None) -> str:
+    """Memory, in GiB (what torch and NVML report): ``13.0 GiB``."""
+    return "?" if n is None else f"{n / GiB:.1f} GiB"
+
+
+def gb(n: int | float | None) -> str:
+    """A size on disk, in decimal units (how checkpoints are quoted): ``13.8 GB``, ``42.1 MB``."""
+    if n is None:
+        return "?"
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 MXFP4_BYTES_PER_PARAM = 0.53125  # 4-bit value + 1 byte scale per 32 values = 4.25 bits
 BF16_BYTES = 2
@@ -228,19 +240,17 @@ GPT_OSS_20B = ModelSpec(
     measured_load_peak_bytes_bf16=round(42.9 * GiB),
 )
 
-GPT_OSS_120B = ModelSpec(
+# The same architecture with 36 layers and 128 experts; nothing of it measured here.
+GPT_OSS_120B = replace(
+    GPT_OSS_20B,
     name="gpt-oss-120b",
     hub_id="openai/gpt-oss-120b",
     num_layers=36,
     num_experts=128,
-    experts_per_token=4,
-    hidden_size=2880,
-    intermediate_size=2880,
-    num_attention_heads=64,
-    num_key_value_heads=8,
-    head_dim=64,
-    vocab_size=201088,
-    sliding_window=128,
+    measured_load_bytes_mxfp4=None,
+    measured_load_bytes_bf16=None,
+    measured_load_peak_bytes_mxfp4=None,
+    measured_load_peak_bytes_bf16=None,
 )
 
 # Measured over computed for 20b, applied to 120b (see ModelSpec.load_bytes).

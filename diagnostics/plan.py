@@ -23,17 +23,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from diagnostics import ecosystem, kernel_builds
-from diagnostics.checks import (
+from diagnostics import ecosystem
+from diagnostics.check_base import (
     GPT_OSS_MIN_TRANSFORMERS,
     MXFP4_CC75_MIN_TRANSFORMERS,
     TRITON_MIN_DEFAULT,
     Context,
     index_words,
     kernels_window,
+    pair_command,
     primary_gpu,
+    torch_command,
     working_pair,
 )
+from diagnostics.ecosystem_checks import has_kernel_build, release_has_kernel_build
 from diagnostics.facts import Facts
 from diagnostics.targets import torch_runs_on
 from diagnostics.versions import Pin, at_least, base_version, in_window, major_minor
@@ -62,20 +65,6 @@ class Plan:
         return [s.command for s in self.steps]
 
 
-def _torch_has_build(f: Facts, version: str, cuda: str | None) -> bool | None:
-    """Whether the kernel's known builds hold one for torch ``version`` with CUDA ``cuda``; None
-    when the builds are not known (offline, nothing cached)."""
-    if f.kernel.variants is None or not cuda:
-        return None
-    p = f.platform
-    system = kernel_builds.system_of(version, cuda, f.torch.cxx11_abi, p.machine or "x86_64", p.system or "Linux")
-    return bool(kernel_builds.match(f.kernel.variants, system)[0])
-
-
-def _build_cudas(b: ecosystem.TorchBuild) -> list[str]:
-    return [b.pypi_cuda] + [f"{t[2:-1]}.{t[-1]}" for t in b.cuda_indexes]
-
-
 def _plan_torch(f: Facts, plan: Plan) -> ecosystem.TorchBuild | None:
     """Keep torch, or add the step that replaces it; returns the new torch's table row."""
     drv = f.driver.cuda_version
@@ -89,7 +78,7 @@ def _plan_torch(f: Facts, plan: Plan) -> ecosystem.TorchBuild | None:
             plan.blockers.append("torch is not installed and there is no NVIDIA driver here to choose a CUDA build for.")
         return None
     runs = torch_runs_on(build, drv) if (tv and build) else False
-    has_build = _torch_has_build(f, tv, build) if runs else None
+    has_build = has_kernel_build(f, tv, build) if runs else None
     if runs and has_build is not False:
         mm_b, mm_d = major_minor(build), major_minor(drv)
         how = " (a newer CUDA minor: it runs through CUDA minor-version compatibility)" if mm_b and mm_d and mm_b > mm_d else ""
@@ -105,12 +94,7 @@ def _plan_torch(f: Facts, plan: Plan) -> ecosystem.TorchBuild | None:
     else:
         why = f"{f.kernel.repo_id} has no build for torch {tv} (CUDA {build})"
 
-    def accept(b: ecosystem.TorchBuild) -> bool:
-        if f.kernel.variants is None:
-            return True
-        return any(_torch_has_build(f, b.version, c) for c in _build_cudas(b))
-
-    choice = ecosystem.torch_for_driver(drv, accept=accept)
+    choice = ecosystem.torch_for_driver(drv, accept=lambda b: release_has_kernel_build(f, b))
     if choice is None:
         plan.blockers.append(f"{why}, and no torch release in the table of {ecosystem.TABLE_DATE} runs on driver "
                              f"{f.driver.version} (CUDA {drv})" + (" with a kernel build" if f.kernel.variants else "")
@@ -118,11 +102,10 @@ def _plan_torch(f: Facts, plan: Plan) -> ecosystem.TorchBuild | None:
         return None
     b, tag = choice
     companions = [n for n in ("torchvision", "torchaudio") if f.package(n).installed]
-    where = f" --index-url {ecosystem.TORCH_INDEX_URL.format(tag=tag)}" if tag else ""
-    cuda = f"{tag[2:-1]}.{tag[-1]}" if tag else b.pypi_cuda
+    cuda = ecosystem.tag_cuda(tag) if tag else b.pypi_cuda
     also = f"; {' and '.join(companions)} in the same command, so pip picks the builds that match it" if companions else ""
     plan.steps.append(PlanStep(
-        f'pip install "torch=={b.version}"' + "".join(f" {c}" for c in companions) + where,
+        torch_command(b.version, tag, *companions),
         f"{why}: torch {b.version} (CUDA {cuda}) runs on it and brings the triton it pins (triton{b.triton}){also}."))
     plan.expected["torch"] = f"{b.version}+{tag}" if tag else b.version
     return b
@@ -201,7 +184,7 @@ def _plan_transformers(f: Facts, plan: Plan) -> None:
         why = (f"transformers {tv} declares kernels{ecosystem.window_text(low, high)}, and no such kernels is released "
                f"(newest: {newest}, per {index_words(f)})")
     plan.steps.append(PlanStep(
-        " ".join([f'pip install "transformers=={pair.transformers}" "kernels=={pair.kernels}"', *accelerate]),
+        pair_command(pair, *accelerate),
         f"{why}: transformers {pair.transformers} declares kernels{ecosystem.window_text(*pair.window)} and kernels "
         f"{pair.kernels} is released: the newest pair that works.{acc_note}"))
     plan.expected["transformers"], plan.expected["kernels"] = pair.transformers, pair.kernels

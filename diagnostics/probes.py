@@ -8,16 +8,14 @@ the fresh-interpreter runtime probe in a background thread while the cheap probe
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import threading
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
-from diagnostics import ecosystem
 from diagnostics import gpus as gpu_table
 from diagnostics.facts import (
     PACKAGES,
@@ -28,22 +26,20 @@ from diagnostics.facts import (
     Facts,
     GpuFact,
     GpuProcess,
-    IndexFacts,
     KernelFacts,
     Mxfp4Facts,
     NvmlFacts,
     PackageFact,
     PlatformFacts,
     StaleModule,
-    TokenizerFacts,
     TorchFacts,
     TransformersFacts,
 )
+from diagnostics.ecosystem_probes import kernel_variants, probe_index, probe_tokenizer
+from diagnostics.probe_base import hub_cache_dir, model_snapshots, never_raises, probe_error
 from diagnostics.redact import redact_env, redact_text
 from diagnostics.sources import Sources
 from diagnostics.versions import base_version, compare, pins_for
-
-T = TypeVar("T")
 
 RUNTIME_SCRIPT = Path(__file__).with_name("_runtime_script.py")
 RUNTIME_MARK = "@@gptoss-runtime@@"
@@ -61,26 +57,6 @@ RELEVANT_PREFIXES = ("HF_", "HUGGINGFACE_", "HUGGING_FACE_", "TRANSFORMERS_", "T
 MAX_VALUE_CHARS = 200
 
 TRUTHY = {"1", "ON", "YES", "TRUE"}
-
-
-def _err(e: BaseException) -> str:
-    return redact_text(f"{type(e).__name__}: {e}")[:600]
-
-
-def never_raises(make_default: Callable[[str], T]) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Turn any exception of the probe into ``make_default(error_text)``."""
-
-    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> T:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as e:  # noqa: BLE001 - that is the point of a probe
-                return make_default(_err(e))
-
-        return inner
-
-    return wrap
 
 
 def _text(v: Any) -> str:
@@ -159,7 +135,7 @@ def probe_driver(src: Sources) -> DriverFacts:
             v = int(nvml.nvmlSystemGetCudaDriverVersion())
             facts.cuda_version = f"{v // 1000}.{(v % 1000) // 10}"
         except Exception as e:  # noqa: BLE001
-            facts.error = f"CUDA driver version unknown ({_err(e)})"
+            facts.error = f"CUDA driver version unknown ({probe_error(e)})"
         return facts
     finally:
         try:
@@ -176,12 +152,12 @@ def _gpu(nvml: Any, src: Sources, index: int) -> GpuFact:
         mem = nvml.nvmlDeviceGetMemoryInfo(handle)
         fact.memory_total_bytes, fact.memory_free_bytes, fact.memory_used_bytes = int(mem.total), int(mem.free), int(mem.used)
     except Exception as e:  # noqa: BLE001
-        problems.append(f"memory: {_err(e)}")
+        problems.append(f"memory: {probe_error(e)}")
     try:
         major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
         fact.compute_capability = f"{int(major)}.{int(minor)}"
     except Exception as e:  # noqa: BLE001
-        problems.append(f"compute capability: {_err(e)}")
+        problems.append(f"compute capability: {probe_error(e)}")
     try:
         current, _pending = nvml.nvmlDeviceGetMigMode(handle)
         fact.mig_mode = int(current) == 1
@@ -196,7 +172,7 @@ def _gpu(nvml: Any, src: Sources, index: int) -> GpuFact:
                            name=src.process_name(pid), this_process=(pid == src.pid))
             )
     except Exception as e:  # noqa: BLE001
-        problems.append(f"processes: {_err(e)}")
+        problems.append(f"processes: {probe_error(e)}")
     uuid = None
     try:
         uuid = _text(nvml.nvmlDeviceGetUUID(handle))
@@ -214,11 +190,11 @@ def probe_gpus(src: Sources) -> tuple[NvmlFacts, list[GpuFact]]:
     try:
         nvml = src.get_nvml()
     except Exception as e:  # noqa: BLE001
-        return NvmlFacts(available=False, error=f"pynvml (nvidia-ml-py) cannot be imported: {_err(e)}"), []
+        return NvmlFacts(available=False, error=f"pynvml (nvidia-ml-py) cannot be imported: {probe_error(e)}"), []
     try:
         nvml.nvmlInit()
     except Exception as e:  # noqa: BLE001
-        return NvmlFacts(available=False, error=_err(e)), []
+        return NvmlFacts(available=False, error=probe_error(e)), []
     try:
         count = int(nvml.nvmlDeviceGetCount())
         out = []
@@ -226,10 +202,10 @@ def probe_gpus(src: Sources) -> tuple[NvmlFacts, list[GpuFact]]:
             try:
                 out.append(_gpu(nvml, src, i))
             except Exception as e:  # noqa: BLE001
-                out.append(GpuFact(index=i, name="unknown", error=_err(e)))
+                out.append(GpuFact(index=i, name="unknown", error=probe_error(e)))
         return NvmlFacts(available=True), out
     except Exception as e:  # noqa: BLE001
-        return NvmlFacts(available=True, error=_err(e)), []
+        return NvmlFacts(available=True, error=probe_error(e)), []
     finally:
         try:
             nvml.nvmlShutdown()
@@ -248,7 +224,7 @@ def _one_package(src: Sources, name: str) -> PackageFact:
     try:
         version = src.dist_version(name)
     except Exception as e:  # noqa: BLE001
-        return PackageFact(error=_err(e))
+        return PackageFact(error=probe_error(e))
     fact = PackageFact(installed=version is not None, version=version)
     if version is None:
         return fact
@@ -258,7 +234,7 @@ def _one_package(src: Sources, name: str) -> PackageFact:
             for pin in pins_for(src.dist_requires(name), wanted):
                 fact.pins[pin.name] = pin.specifier
         except Exception as e:  # noqa: BLE001
-            fact.error = f"requirements unreadable: {_err(e)}"
+            fact.error = f"requirements unreadable: {probe_error(e)}"
     return fact
 
 
@@ -364,7 +340,7 @@ def probe_runtime(src: Sources, online: bool = False) -> tuple[TorchFacts, Mxfp4
         env.setdefault("PYTHONIOENCODING", "utf-8")
         result = src.run([src.python, "-c", script], env, src.runtime_timeout_s)
     except Exception as e:  # noqa: BLE001
-        err = _err(e)
+        err = probe_error(e)
         return TorchFacts(error=f"runtime probe failed: {err}"), Mxfp4Facts(reason=f"the runtime probe failed ({err})", error=err)
     payload = None
     for line in reversed((result.stdout or "").splitlines()):
@@ -410,22 +386,6 @@ def parse_local_kernels(value: str) -> dict[str, str]:
         repo, path = entry.split("=", 1)
         out[repo.strip()] = path.strip()
     return out
-
-
-def hub_cache_dir(environ, home: str) -> tuple[str, str]:
-    """Where huggingface_hub caches repos, and which setting decided it."""
-    def expand(p: str) -> str:
-        return os.path.expandvars(p.replace("~", home, 1) if p.startswith("~") else p)
-
-    if environ.get("HF_HUB_CACHE"):
-        return expand(environ["HF_HUB_CACHE"]), "HF_HUB_CACHE"
-    if environ.get("HUGGINGFACE_HUB_CACHE"):
-        return expand(environ["HUGGINGFACE_HUB_CACHE"]), "HUGGINGFACE_HUB_CACHE"
-    if environ.get("HF_HOME"):
-        return os.path.join(expand(environ["HF_HOME"]), "hub"), "HF_HOME"
-    if environ.get("XDG_CACHE_HOME"):
-        return os.path.join(expand(environ["XDG_CACHE_HOME"]), "huggingface", "hub"), "XDG_CACHE_HOME"
-    return os.path.join(home, ".cache", "huggingface", "hub"), "default"
 
 
 def _kernel_in_cache(cache_dir: str, repo_id: str, version: int | None) -> str | None:
@@ -476,7 +436,7 @@ def probe_kernel(src: Sources, repo_id: str | None, version: int | None, online:
                 else:
                     facts.local_ok = True
         except Exception as e:  # noqa: BLE001
-            facts.local_ok, facts.local_error = False, _err(e)
+            facts.local_ok, facts.local_error = False, probe_error(e)
     try:
         dirs = [src.environ.get("KERNELS_CACHE"), src.environ.get("HF_KERNELS_CACHE"), hub_cache_dir(src.environ, src.home)[0]]
         for d in dirs:
@@ -487,146 +447,15 @@ def probe_kernel(src: Sources, repo_id: str | None, version: int | None, online:
                 facts.cached, facts.cache_path = True, found
                 break
     except Exception as e:  # noqa: BLE001
-        facts.error = _err(e)
+        facts.error = probe_error(e)
     if online:
         facts.online_checked = True
         try:
             src.hub_check(repo_id, src.hub_timeout_s)
             facts.online_ok = True
         except Exception as e:  # noqa: BLE001
-            facts.online_ok, facts.online_error = False, _err(e)
-    _kernel_variants(src, facts, online)
-    return facts
-
-
-def _build_folders(folder: Path) -> list[str] | None:
-    """The build variant folders of a kernel checkout or snapshot (``build/<variant>/`` or the
-    variants at its top); None when it holds none (a flat package folder)."""
-    for base in (folder / "build", folder):
-        if base.is_dir():
-            names = sorted(p.name for p in base.iterdir() if p.is_dir() and p.name.startswith("torch"))
-            if names:
-                return names
-    return None
-
-
-def _kernel_variants(src: Sources, facts: KernelFacts, online: bool) -> None:
-    """Which builds the kernel has: the hub's listing with --online, else what is on disk."""
-    if online and facts.repo_id:
-        revision = f"v{facts.version}" if facts.version is not None else None
-        try:
-            facts.variants = sorted(src.hub_list_build(facts.repo_id, revision, src.hub_timeout_s))
-            facts.variants_source = "hub"
-            return
-        except Exception as e:  # noqa: BLE001
-            facts.variants_error = f"the hub did not list the builds ({_err(e)})"
-    for source, folder in (("local", facts.local_path if facts.local_ok else None), ("cache", facts.cache_path)):
-        if not folder:
-            continue
-        try:
-            names = _build_folders(Path(folder))
-        except OSError as e:
-            facts.variants_error = _err(e)
-            continue
-        if names is not None:
-            facts.variants, facts.variants_source = names, source
-            return
-
-
-# --------------------------------------------------------------------------------------------
-# The package index
-# --------------------------------------------------------------------------------------------
-
-
-def _released_from_pypi(doc: dict) -> list[str]:
-    """Versions with at least one file, not all of them yanked."""
-    out = []
-    for version, files in (doc.get("releases") or {}).items():
-        if files and not all(f.get("yanked") for f in files):
-            out.append(version)
-    return out
-
-
-@never_raises(lambda e: IndexFacts(table_date=ecosystem.TABLE_DATE, online_error=e))
-def probe_index(src: Sources, online: bool, now: str | None = None) -> IndexFacts:
-    """Released versions of kernels, transformers and triton: PyPI with --online (a failure is a
-    fact: the table stands in), the dated table otherwise."""
-    facts = IndexFacts(table_date=ecosystem.TABLE_DATE,
-                       source={name: "table" for name in ecosystem.INDEX_PACKAGES})
-    if not online:
-        return facts
-    facts.online_checked = True
-    errors = []
-    for name in ecosystem.INDEX_PACKAGES:
-        try:
-            versions = _released_from_pypi(src.pypi_json(name, src.index_timeout_s))
-            if not versions:
-                raise ValueError("no releases in the answer")
-            facts.versions[name] = versions
-            facts.source[name] = "pypi"
-        except Exception as e:  # noqa: BLE001 - unreachable, timeout, bad JSON: a fact
-            errors.append(f"{name}: {_err(e)}")
-    if errors:
-        facts.online_error = "; ".join(errors)[:600]
-    if facts.versions:
-        from datetime import datetime, timezone
-
-        facts.checked_at = now or datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return facts
-
-
-# --------------------------------------------------------------------------------------------
-# The chat template: reasoning effort
-# --------------------------------------------------------------------------------------------
-
-
-def _cached_model_folder(cache_dir: str, repo: str) -> str | None:
-    """The newest snapshot of ``repo`` in the hub cache that holds a chat template file."""
-    snapshots = Path(cache_dir) / f"models--{repo.replace('/', '--')}" / "snapshots"
-    if not snapshots.is_dir():
-        return None
-    for snap in sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-        if any((snap / name).is_file() for name in ("chat_template.jinja", "tokenizer_config.json")):
-            return str(snap)
-    return None
-
-
-@never_raises(lambda e: TokenizerFacts(error=e))
-def probe_tokenizer(src: Sources, model: str, online: bool) -> TokenizerFacts:
-    """Render the model's chat template for low/medium/high (local folder, hub cache, or with
-    --online only the template files from the hub)."""
-    from diagnostics import reasoning
-
-    facts = TokenizerFacts()
-    folder, source = None, None
-    if model and os.path.isdir(model):
-        folder, source = model, "local"
-    elif model and not model.startswith("synthetic:") and "/" in model:
-        folder = _cached_model_folder(hub_cache_dir(src.environ, src.home)[0], model)
-        source = "cache" if folder else None
-    template, path = reasoning.read_template(folder) if folder else (None, None)
-    if template is None and online and model and not model.startswith("synthetic:") and "/" in model \
-            and not os.path.isdir(model):
-        errors = []
-        for name in reasoning.TEMPLATE_FILES:
-            try:
-                got = src.hub_download(model, name, src.hub_timeout_s)
-            except Exception as e:  # noqa: BLE001 - chat_template.jinja is optional
-                errors.append(f"{name}: {_err(e)}")
-                continue
-            template, path = reasoning.read_template(Path(got).parent)
-            if template is not None:
-                source = "hub"
-                break
-        if template is None and errors:
-            facts.error = "the hub gave no chat template (" + "; ".join(errors)[:400] + ")"
-    if template is None:
-        return facts
-    facts.source, facts.path = source, path
-    try:
-        facts.efforts, facts.system_lines = reasoning.check_template(template)
-    except Exception as e:  # noqa: BLE001 - a template that does not render is a finding
-        facts.error = f"the chat template does not render: {_err(e)}"
+            facts.online_ok, facts.online_error = False, probe_error(e)
+    kernel_variants(src, facts, online)
     return facts
 
 
@@ -637,10 +466,7 @@ def probe_tokenizer(src: Sources, model: str, online: bool) -> TokenizerFacts:
 
 def _model_snapshot(cache_dir: str, repo: str) -> tuple[str | None, int | None]:
     """A complete cached snapshot of ``repo`` (all safetensors shards present) and its size."""
-    snapshots = Path(cache_dir) / f"models--{repo.replace('/', '--')}" / "snapshots"
-    if not snapshots.is_dir():
-        return None, None
-    for snap in sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+    for snap in model_snapshots(cache_dir, repo):
         index = snap / "model.safetensors.index.json"
         if index.is_file():
             try:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import html
 import json
 import textwrap
-from typing import Any
 
 from diagnostics.checks import first_sentence
+from diagnostics.models import gib
 
 STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 ANSI = {"pass": "\033[32m", "warn": "\033[33m", "fail": "\033[31;1m", "skip": "\033[2m"}
@@ -20,10 +20,6 @@ HTML_BG = {"pass": "#dafbe1", "warn": "#fff8c5", "fail": "#ffebe9", "skip": "#f6
 
 SUMMARY_PACKAGES = ("torch", "triton", "transformers", "accelerate", "kernels", "torchvision", "torchaudio",
                     "nvidia-ml-py", "huggingface-hub")
-
-
-def _gib(n: Any) -> str:
-    return "?" if n is None else f"{n / 1024**3:.1f} GiB"
 
 
 def _package_line(doc: dict) -> str:
@@ -40,7 +36,7 @@ def what_if_line(doc: dict) -> str | None:
     t = doc.get("target")
     if not t:
         return None
-    mem = f"{t['memory_total_bytes'] / 1024**3:.1f} GiB" if t.get("memory_total_bytes") else "memory ?"
+    mem = gib(t["memory_total_bytes"]) if t.get("memory_total_bytes") else "memory ?"
     drv = f"driver {t['driver']} (CUDA {t.get('driver_cuda') or '?'})" if t.get("driver") else "this machine's driver"
     gpu = t.get("gpu") or "this machine's GPU"
     return (f"WHAT-IF {t.get('label') or ''}: this environment's installed packages on {gpu}, {mem}, compute capability "
@@ -59,7 +55,7 @@ def facts_summary(doc: dict) -> list[tuple[str, str]]:
     gpus = f.get("gpus") or []
     if gpus:
         rows.append(("GPU", "; ".join(
-            f"[{g.get('index')}] {g.get('name')} · {_gib(g.get('memory_free_bytes'))} free of {_gib(g.get('memory_total_bytes'))} · "
+            f"[{g.get('index')}] {g.get('name')} · {gib(g.get('memory_free_bytes'))} free of {gib(g.get('memory_total_bytes'))} · "
             f"cc {g.get('compute_capability') or '?'}" + ("" if g.get("visible", True) else " (hidden by CUDA_VISIBLE_DEVICES)")
             for g in gpus)))
     else:

@@ -11,83 +11,26 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 from diagnostics.checks import DEFAULT_CONTEXT_TOKENS, CheckResult, Context, MemoryEstimate, Verdict, decide, run_checks
+from diagnostics.errors import UserError
 from diagnostics.facts import Facts
-from diagnostics.models import ModelSpec, spec_for
+from diagnostics.meta import now_iso, tool_version
+from diagnostics.modelref import DEFAULT_MODEL, ModelRef, canonical_model
+from diagnostics.models import ModelSpec
 from diagnostics.redact import redact_env, redact_text, redact_tree
 
 SCHEMA_ID = "gptoss-harness/check/1"
 SCHEMA_FILE = Path(__file__).parent / "schema" / "check-1.schema.json"
-DEFAULT_MODEL = "openai/gpt-oss-20b"
-
-
-def tool_version() -> str:
-    """The installed gptoss-harness version; from a source checkout's pyproject.toml if not installed."""
-    try:
-        from importlib.metadata import version
-
-        return version("gptoss-harness")
-    except Exception:  # noqa: BLE001 - PackageNotFoundError or a broken metadata store
-        pass
-    try:
-        import re
-
-        text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
-        m = re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE)
-        return m.group(1) if m else "unknown"
-    except OSError:
-        return "unknown"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @lru_cache(maxsize=1)
 def json_schema() -> dict:
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-
-
-def model_problem(model: str | None) -> str | None:
-    """One sentence saying what is wrong with a --model value, or None when it is usable."""
-    import os
-
-    if model is None or not str(model).strip():
-        return "--model is empty; pass a hub id such as openai/gpt-oss-20b."
-    m = str(model).strip()
-    if spec_for(m) or os.path.isdir(m) or m.startswith("synthetic:"):
-        return None
-    parts = m.split("/")
-    if len(parts) == 2 and all(parts):
-        return None
-    return (f"{m!r} is neither a hub id (org/name), a local checkpoint folder nor synthetic:<name>; "
-            "pass e.g. openai/gpt-oss-20b or openai/gpt-oss-120b.")
-
-
-def attn_problem(attn: str | None) -> str | None:
-    """One sentence saying what is wrong with an --attn value, or None when it is usable."""
-    from diagnostics.checks import ATTN_CHOICES
-
-    if attn is None:
-        return None
-    a = attn.strip()
-    if a in ATTN_CHOICES or (a.count("/") == 1 and all(a.split("/"))):
-        return None
-    return f"--attn {attn!r} is not an attention implementation; pass one of {', '.join(ATTN_CHOICES)} or a hub kernel repo id."
-
-
-def canonical_model(model: str) -> str:
-    """``gpt-oss-20b`` -> ``openai/gpt-oss-20b``; anything else unchanged."""
-    m = model.strip()
-    spec = spec_for(m)
-    if spec and "/" not in m and not m.startswith("synthetic:"):
-        return spec.hub_id
-    return m
 
 
 @dataclass
@@ -178,7 +121,7 @@ class CheckReport:
 
 
 def snapshot(
-    model: str = DEFAULT_MODEL,
+    model: str | ModelRef = DEFAULT_MODEL,
     online: bool = False,
     *,
     facts: Facts | None = None,
@@ -197,9 +140,8 @@ def snapshot(
     test or the bench can inject exactly the side effect it needs. Without ``online`` nothing
     touches the network. ``target`` (a ``diagnostics.targets.Target``) checks the installed packages
     against another GPU and driver (a what-if); ``attn`` is the attn_implementation to check."""
-    if model is None or not str(model).strip():
-        raise ValueError("model is empty; pass a hub id such as openai/gpt-oss-20b.")
-    model = canonical_model(str(model))  # any other name is fine here (a served name, ...); the CLI is stricter
+    ref = model if isinstance(model, ModelRef) else _reference(model)
+    model = ref.text
     started = time.perf_counter()
     if facts is None:
         from diagnostics.probes import gather
@@ -217,9 +159,7 @@ def snapshot(
         from diagnostics.targets import apply_target
 
         facts = apply_target(facts, target)
-    spec = spec_for(model)
-    if spec is None:
-        spec = _spec_from_folder(model)
+    spec = ref.spec
     ctx = Context(model=model, spec=spec, context_tokens=context_tokens, attn=attn, today=today)
     results = run_checks(facts, ctx)
     verdict = decide(facts, ctx, results)
@@ -238,37 +178,21 @@ def _check_command(model: str, target: Any, online: bool) -> str:
     if model != DEFAULT_MODEL:
         parts.append(f"--model {model}")
     if target is not None:
-        if target.name:
-            parts.append(f"--target {target.name}")
-        elif target.gpu:
-            parts.append(f'--gpu "{target.gpu}"')
-        if target.driver and (not target.name or target.driver != _target_default_driver(target.name)):
-            parts.append(f"--driver {target.driver}")
+        parts += target.cli_options()
     if online:
         parts.append("--online")
     return " ".join(parts)
 
 
-def _target_default_driver(name: str) -> str | None:
-    from diagnostics.targets import TARGETS
-
-    spec = TARGETS.get(name)
-    return spec.driver if spec else None
-
-
-def _spec_from_folder(model: str) -> ModelSpec | None:
-    import os
-
-    from diagnostics.models import spec_from_config
-
-    cfg = os.path.join(model, "config.json")
-    if not os.path.isfile(cfg):
-        return None
+def _reference(model: str | None) -> ModelRef:
+    """A model named by a string: parsed as ``--model`` is, else taken as a served model's name
+    (the bench passes those too; the CLI refuses what does not parse before calling this)."""
+    if model is None or not str(model).strip():
+        raise ValueError("model is empty; pass a hub id such as openai/gpt-oss-20b.")
     try:
-        with open(cfg, encoding="utf-8") as fh:
-            return spec_from_config(json.load(fh))
-    except (OSError, ValueError):
-        return None
+        return ModelRef.parse(canonical_model(str(model)))
+    except UserError:
+        return ModelRef.served(str(model))
 
 
 def check(model: str = DEFAULT_MODEL, online: bool = False, **injected: Any) -> CheckReport:

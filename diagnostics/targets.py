@@ -20,7 +20,9 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from diagnostics import gpus as gpu_table
+from diagnostics.errors import UserError
 from diagnostics.facts import DriverFacts, Facts, GpuFact, Mxfp4Facts
+from diagnostics.models import gib
 from diagnostics.versions import Pin, at_least, base_version, in_window, major_minor
 
 MiB = 1024**2
@@ -83,25 +85,33 @@ class Target:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def cli_options(self) -> list[str]:
+        """The ``gptoss check`` options that ask for this what-if again."""
+        out = [f"--target {self.name}"] if self.name else ([f'--gpu "{self.gpu}"'] if self.gpu else [])
+        spec = TARGETS.get(self.name or "")
+        if self.driver and (spec is None or self.driver != spec.driver):
+            out.append(f"--driver {self.driver}")
+        return out
+
     def describe(self) -> str:
-        mem = f"{self.memory_total_bytes / 1024**3:.1f} GiB" if self.memory_total_bytes else "memory ?"
+        mem = gib(self.memory_total_bytes) if self.memory_total_bytes else "memory ?"
         drv = f"driver {self.driver} (CUDA {self.driver_cuda})" if self.driver else "this machine's driver"
         return f"{self.label}: {self.gpu}, {mem}, compute capability {self.compute_capability or '?'}, {drv}"
 
 
 def driver_cuda(version: str) -> str:
-    """The newest CUDA a Linux driver supports (``550.54.15`` -> ``12.4``); ValueError with one
+    """The newest CUDA a Linux driver supports (``550.54.15`` -> ``12.4``); a UserError with one
     sentence when the version is not a driver version or older than CUDA 11."""
     v = (version or "").strip()
     if not re.fullmatch(r"\d{3}(\.\d{1,3}){1,2}", v):
-        raise ValueError(f"--driver {version!r} is not an NVIDIA driver version; pass one like 550.54.15 "
+        raise UserError(f"--driver {version!r} is not an NVIDIA driver version; pass one like 550.54.15 "
                          "(nvidia-smi shows it).")
     best = None
     for minimum, cuda in DRIVER_CUDA:
         if _driver_key(v) >= _driver_key(minimum):
             best = cuda
     if best is None:
-        raise ValueError(f"--driver {v} predates CUDA 11 (driver 450.36.06), which no torch with gpt-oss "
+        raise UserError(f"--driver {v} predates CUDA 11 (driver 450.36.06), which no torch with gpt-oss "
                          "support runs on; pass a newer driver version.")
     return best
 
@@ -112,7 +122,7 @@ def _driver_key(v: str) -> tuple[int, ...]:
 
 
 def resolve_target(name: str | None = None, gpu: str | None = None, driver: str | None = None) -> Target | None:
-    """``--target`` / ``--gpu`` / ``--driver`` -> a Target (None when none is given); ValueError
+    """``--target`` / ``--gpu`` / ``--driver`` -> a Target (None when none is given); a UserError
     with one sentence for a value that cannot be used."""
     if not name and not gpu and not driver:
         return None
@@ -120,7 +130,7 @@ def resolve_target(name: str | None = None, gpu: str | None = None, driver: str 
     if name:
         spec = TARGETS.get(name.strip().lower())
         if spec is None:
-            raise ValueError(f"--target {name!r} is not known; pass one of {', '.join(TARGETS)} "
+            raise UserError(f"--target {name!r} is not known; pass one of {', '.join(TARGETS)} "
                              "(or --gpu NAME --driver VERSION).")
     notes: list[str] = []
     if spec is not None:
@@ -131,7 +141,7 @@ def resolve_target(name: str | None = None, gpu: str | None = None, driver: str 
     if gpu:
         known = gpu_table.known_gpu(gpu)
         if known is None:
-            raise ValueError(f"--gpu {gpu!r} is not in the GPU table; pass a name such as T4, L4, A10G, "
+            raise UserError(f"--gpu {gpu!r} is not in the GPU table; pass a name such as T4, L4, A10G, "
                              "A100-SXM4-40GB, H100 80GB HBM3 or H200.")
         same = next((t for t in TARGETS.values() if gpu_table.known_gpu(t.nvml_name, t.memory_total_bytes) == known), None)
         nvml_name = gpu

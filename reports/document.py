@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reports import tables as T
+from reports import tables
 from reports.plots import Plot
 from reports.runs import RunSet
 
@@ -35,7 +35,7 @@ class Figure:
     plot: Plot
 
 
-Block = Text | Bullets | Heading | Figure | T.Table
+Block = Text | Bullets | Heading | Figure | tables.Table
 
 
 @dataclass
@@ -80,7 +80,7 @@ def build_document(rs: RunSet, plots: list[Plot]) -> Document:
     else:
         r = rs.runs[0].results
         title = f"gpt-oss benchmark report: {r.model.id}"
-        bits = [rs.runs[0].label, T._str(r.env_summary.get("gpu") or r.env_summary.get("device")), r.created_at]
+        bits = [rs.runs[0].label, tables.cell(r.env_summary.get("gpu") or r.env_summary.get("device")), r.created_at]
         subtitle = " · ".join(b for b in bits if b and b != "—")
 
     banners = []
@@ -96,7 +96,7 @@ def build_document(rs: RunSet, plots: list[Plot]) -> Document:
 
     # -- runs / model ---------------------------------------------------------------------------
     if rs.multi:
-        blocks: list = [T.runs_table(rs)]
+        blocks: list = [tables.runs_table(rs)]
         if rs.differing:
             blocks.append(
                 Text(
@@ -107,26 +107,26 @@ def build_document(rs: RunSet, plots: list[Plot]) -> Document:
             )
         else:
             blocks.append(Text("The runs agree on every recorded field (GPU, versions, weights path, cache); they are labelled by run id.", "note"))
-        blocks += [Heading("Model and run"), T.model_table(rs)]
+        blocks += [Heading("Model and run"), tables.model_table(rs)]
         sections.append(Section("runs", "Runs compared", blocks))
     else:
-        sections.append(Section("run", "Model and run", [T.model_table(rs)]))
+        sections.append(Section("run", "Model and run", [tables.model_table(rs)]))
 
     # -- warnings -------------------------------------------------------------------------------
-    lines = T.warning_lines(rs)
+    lines = tables.warning_lines(rs)
     sections.append(Section("warnings", "Warnings", [Bullets(lines, "warnings") if lines else Text("No validity warnings were recorded.")]))
 
     # -- environment ----------------------------------------------------------------------------
-    sections.append(Section("environment", "Environment", [T.environment_table(rs)]))
+    sections.append(Section("environment", "Environment", [tables.environment_table(rs)]))
 
     # -- weights path ---------------------------------------------------------------------------
     blocks = []
     loads = [(run, x) for run in rs.runs for x in run.results.loads]
     if loads:
-        verdicts = [f"{run.label}: {T.load_verdict(x)}" if rs.multi else f"{x.quant}/{x.attn}: {T.load_verdict(x)}" for run, x in loads]
+        verdicts = [f"{run.label}: {tables.load_verdict(x)}" if rs.multi else f"{x.quant}/{x.attn}: {tables.load_verdict(x)}" for run, x in loads]
         blocks.append(Bullets(verdicts))
-        blocks.append(T.loads_table(rs))
-        timing = T.load_timing_table(rs)
+        blocks.append(tables.loads_table(rs))
+        timing = tables.load_timing_table(rs)
         if len(timing.headers) > (3 if rs.multi else 2):
             blocks += [Heading("Load phases"), timing]
     else:
@@ -134,18 +134,18 @@ def build_document(rs: RunSet, plots: list[Plot]) -> Document:
     sections.append(Section("weights", "Weights path", blocks))
 
     # -- results ----------------------------------------------------------------------------------
-    blocks = [Text("Cases: " + T.status_summary(rs) + ".")]
+    blocks = [Text("Cases: " + tables.status_summary(rs) + ".")]
     constant = _constant_line(rs)
     if constant:
         blocks.append(Text(constant, "note"))
     any_table = False
     for heading, metrics in (
-        ("Speed", T.SPEED_METRICS),
-        ("Memory", T.MEMORY_METRICS),
-        ("Harmony channels (natural mode)", T.CHANNEL_METRICS),
-        ("Other metrics", T.other_metrics(rs)),
+        ("Speed", tables.SPEED_METRICS),
+        ("Memory", tables.MEMORY_METRICS),
+        ("Harmony channels (natural mode)", tables.CHANNEL_METRICS),
+        ("Other metrics", tables.other_metrics(rs)),
     ):
-        table = T.case_table(rs, metrics)
+        table = tables.case_table(rs, metrics)
         if table is not None:
             blocks += [Heading(heading), table]
             any_table = True
@@ -153,18 +153,18 @@ def build_document(rs: RunSet, plots: list[Plot]) -> Document:
         blocks.append(Text("No case has measurements yet."))
     if rs.multi:
         for metric in ("decode_tok_s", "ttft_s"):
-            table = T.side_by_side_table(rs, metric)
+            table = tables.side_by_side_table(rs, metric)
             if table is not None:
-                blocks += [Heading(f"Side by side: {T.METRIC_LABELS[metric]}"), table]
+                blocks += [Heading(f"Side by side: {tables.METRIC_LABELS[metric]}"), table]
     sections.append(Section("results", "Results", blocks))
 
     # -- status -----------------------------------------------------------------------------------
-    status = T.status_table(rs)
+    status = tables.status_table(rs)
     sections.append(
         Section(
             "status",
             "Case status",
-            [Text(T.status_summary(rs) + "."), status] if status else [Text("Every case finished with measurements.")],
+            [Text(tables.status_summary(rs) + "."), status] if status else [Text("Every case finished with measurements.")],
         )
     )
 

@@ -11,15 +11,13 @@ skipped instead of a figure, and the report says so.
 
 from __future__ import annotations
 
-import io
-import re
 import textwrap
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.results import EFFORTS, CaseResult, LoadRecord, Results
-from bench.stats import Stat
+from bench.results.stats import Stat
 from reports.runs import Run, RunSet
 from reports.units import display_unit, fmt, fmt_bandwidth, metric_unit
 
@@ -130,6 +128,17 @@ def _title(fig, text: str) -> None:
     fig.suptitle(text, fontsize=12, fontweight="bold")
 
 
+def _per_effort(plot: "Plot", fig, ax, efforts, ylabel: str) -> "Plot":
+    """Finish a plot whose x axis is the reasoning effort."""
+    ax.set_xticks(range(len(efforts)), efforts)
+    ax.set_xlabel("reasoning effort")
+    ax.set_ylabel(ylabel)
+    _title(fig, plot.title)
+    _legend(fig, ax, inside_max=0)
+    plot.figure = fig
+    return plot
+
+
 def _legend(fig, ax, *, inside_max: int = 4, always: bool = False) -> None:
     """Few short entries: inside the axes. Otherwise below the plot, in as many columns as fit,
     the figure growing to make room (constrained layout keeps the axes their size)."""
@@ -222,7 +231,7 @@ def plot_decode_speed(rs: RunSet) -> Plot:
     ax.minorticks_off()
     ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
     ax.set_xlabel(xlabel)
-    # decode_tok_s counts the tokens of every sequence of the batch (bench.timing).
+    # decode_tok_s counts the tokens of every sequence of the batch (bench.backends.timing).
     batched = any(c.key.batch_size > 1 for _, c in rs.cases("ok"))
     ax.set_ylabel("decode speed, all sequences (tok/s)" if batched else "decode speed (tok/s)")
     _title(fig, plot.title)
@@ -266,13 +275,7 @@ def _per_effort_bars(rs: RunSet, metric: str, plot: Plot, ylabel: str, missing: 
         label = _group_label(rs, rs.runs[group[0]], group[1]) or None
         ax.bar(xs, ys, width=width * 0.92, color=colors, label=label)
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor="#333333", capsize=3, linewidth=1)
-    ax.set_xticks(range(len(efforts)), efforts)
-    ax.set_xlabel("reasoning effort")
-    ax.set_ylabel(f"{ylabel} ({unit.label})")
-    _title(fig, plot.title)
-    _legend(fig, ax, inside_max=0)
-    plot.figure = fig
-    return plot
+    return _per_effort(plot, fig, ax, efforts, f"{ylabel} ({unit.label})")
 
 
 def plot_ttft(rs: RunSet) -> Plot:
@@ -443,8 +446,8 @@ def roofline_tok_s(results: Results, weights_path: str | None, batch_size: int =
     """Memory bandwidth / bytes read per decoded token for that weights path, times the batch size.
 
     One decode step reads the weights once and yields one token per sequence, and decode_tok_s
-    counts the tokens of every sequence (bench.timing), so at batch b the roofline is b steps'
-    worth of tokens: the same definition as bench.runner.add_roofline's roofline_frac.
+    counts the tokens of every sequence (bench.backends.timing), so at batch b the roofline is b steps'
+    worth of tokens: the same definition as bench.sweep.runner.add_roofline's roofline_frac.
     """
     bw = results.gpu.get("memory_bandwidth_bytes_s")
     bpt = results.model.bytes_per_token.get(weights_path or "") if results.model.bytes_per_token else None
@@ -546,13 +549,7 @@ def plot_channels(rs: RunSet) -> Plot:
         prefix = f"{name}: " if name and len(groups) > 1 else ""
         ax.bar(xs, analysis, width=width * 0.92, color=color, label=f"{prefix}analysis")
         ax.bar(xs, final, width=width * 0.92, bottom=analysis, color=color, alpha=0.45, hatch="//", edgecolor="white", label=f"{prefix}final")
-    ax.set_xticks(range(len(efforts)), efforts)
-    ax.set_xlabel("reasoning effort")
-    ax.set_ylabel("tokens (median)")
-    _title(fig, plot.title)
-    _legend(fig, ax, inside_max=0)
-    plot.figure = fig
-    return plot
+    return _per_effort(plot, fig, ax, efforts, "tokens (median)")
 
 
 def plot_time_to_final(rs: RunSet) -> Plot:
@@ -569,55 +566,3 @@ def plot_time_to_final(rs: RunSet) -> Plot:
 
 
 BUILDERS = [plot_decode_speed, plot_ttft, plot_itl, plot_memory, plot_load, plot_roofline, plot_channels, plot_time_to_final]
-
-
-# --------------------------------------------------------------------------------------------
-# Export
-# --------------------------------------------------------------------------------------------
-
-_ID = re.compile(r'\bid="([^"]+)"')
-
-
-def _clean_svg(svg: str, prefix: str, title: str) -> str:
-    """Inline-ready SVG: no XML prolog, DOCTYPE or metadata (they name remote URLs), ids unique
-    to this figure, no global <style> (it would leak into the page), width from CSS."""
-    svg = re.sub(r"<\?xml[^>]*\?>\s*", "", svg)
-    svg = re.sub(r"<!DOCTYPE[^>]*>\s*", "", svg)
-    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
-    svg = re.sub(r"<style[^>]*>.*?</style>\s*", "", svg, flags=re.S)
-    svg = re.sub(r"<defs>\s*</defs>\s*", "", svg)
-    ids = set(_ID.findall(svg))
-    for old in sorted(ids, key=len, reverse=True):
-        new = f"{prefix}-{old}"
-        svg = svg.replace(f'id="{old}"', f'id="{new}"').replace(f'"#{old}"', f'"#{new}"').replace(f"url(#{old})", f"url(#{new})")
-    m = re.search(r"<svg\b[^>]*>", svg)
-    if m:
-        tag = m.group(0)
-        new_tag = re.sub(r'\s(width|height)="[^"]*"', "", tag)
-        from html import escape
-
-        new_tag = new_tag[:-1] + (
-            f' class="gptoss-plot" role="img" aria-label="{escape(title)}" '
-            'preserveAspectRatio="xMidYMid meet" style="stroke-linejoin:round;stroke-linecap:butt">'
-        )
-        svg = svg.replace(tag, new_tag, 1)
-    return svg.strip()
-
-
-def export(plot: Plot, out_dir: Path | None, *, png: bool = True, svg: bool = True, prefix: str = "g") -> Plot:
-    """Write ``<name>.png`` into out_dir and/or keep the inline SVG markup; frees the figure."""
-    if plot.figure is None:
-        return plot
-    import matplotlib
-
-    fig = plot.figure
-    with matplotlib.rc_context({**STYLE, "svg.hashsalt": f"{prefix}-{plot.name}"}):
-        if png and out_dir is not None:
-            path = Path(out_dir) / f"{plot.name}.png"
-            fig.savefig(path, format="png", dpi=PNG_DPI, metadata={"Software": None})
-            plot.png = path
-        if svg:
-            buf = io.StringIO()
-            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-            plot.svg = _clean_svg(buf.getvalue(), f"{prefix}-{plot.name}", plot.title)
-    return plot

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
-from bench.errors import UserError
+from bench.results.errors import UserError
 from bench.results import Results, ResultsError, load
 
 from reports.document import Document, build_document
@@ -91,17 +91,18 @@ def _prefix(rs: RunSet) -> str:
 def _plots(rs: RunSet, out_dir: Path | None, png: bool, svg: bool, prefix: str):
     import matplotlib
 
-    from reports import plots as P
+    from reports import plots
+    from reports.plot_export import export
 
     made = []
-    with matplotlib.rc_context(P.STYLE):
-        for build in P.BUILDERS:
+    with matplotlib.rc_context(plots.STYLE):
+        for build in plots.BUILDERS:
             try:
                 plot = build(rs)
-                P.export(plot, out_dir, png=png, svg=svg, prefix=prefix)
+                export(plot, out_dir, png=png, svg=svg, prefix=prefix)
             except Exception as e:  # a plot must never cost the whole report (bench renders after every run)
                 log.warning("plot %s failed: %s", build.__name__, e, exc_info=True)
-                plot = P.Plot(build.__name__.removeprefix("plot_"), build.__name__.removeprefix("plot_").replace("_", " "))
+                plot = plots.Plot(build.__name__.removeprefix("plot_"), build.__name__.removeprefix("plot_").replace("_", " "))
                 plot.skipped = f"could not be drawn ({type(e).__name__}: {e}); please report this as a bug"
             plot.figure = None  # exported (or skipped); free the memory
             made.append(plot)

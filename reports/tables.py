@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, SUMMARY_FIELDS, CaseResult, Results
-from bench.stats import Stat
+from bench.results.stats import Stat
 from reports.runs import KEY_FIELDS, KEY_HEADERS, RunSet, build_runset, case_value
-from reports.units import DisplayUnit, fmt, fmt_bandwidth, fmt_bytes, fmt_count, fmt_seconds, fmt_spread, metric_unit
+from reports.units import DisplayUnit, fmt, fmt_bandwidth, fmt_count, fmt_spread, fmt_value, metric_unit
 
 
 @dataclass
@@ -51,6 +51,15 @@ def to_markdown(table: Table) -> str:
     if table.note:
         lines += ["", f"_{table.note}_"]
     return "\n".join(lines)
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table for a terminal: columns padded to their widest cell."""
+    widths = [max(len(h), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for r in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(lines) + "\n"
 
 
 def shorten(text: str | None, limit: int = 400) -> str:
@@ -106,7 +115,7 @@ def _env_values(rs: RunSet) -> list[tuple[str, list[str]]]:
     keys = list(SUMMARY_FIELDS) + sorted({k for run in rs.runs for k in run.results.env_summary} - set(SUMMARY_FIELDS))
     rows = []
     for key in keys:
-        rows.append((ENV_NAMES.get(key, key), [_str(run.results.env_summary.get(key)) for run in rs.runs]))
+        rows.append((ENV_NAMES.get(key, key), [cell(run.results.env_summary.get(key)) for run in rs.runs]))
     rows.append(("memory bandwidth", [_bandwidth(run.results.gpu) for run in rs.runs]))
     return rows
 
@@ -115,11 +124,12 @@ def _bandwidth(gpu: dict) -> str:
     bw = gpu.get("memory_bandwidth_bytes_s")
     if not isinstance(bw, (int, float)):
         return "—"
-    source = gpu.get("bandwidth_source")  # the key bench.suite writes
+    source = gpu.get("bandwidth_source")  # the key bench.sweep.session writes
     return fmt_bandwidth(float(bw)) + (f" ({source})" if source else "")
 
 
-def _str(value) -> str:
+def cell(value) -> str:
+    """A value as a table cell: a dash for nothing, yes/no for booleans."""
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
@@ -143,7 +153,7 @@ def model_table(rs: RunSet) -> Table:
     rows_spec = [
         ("model", lambda r: r.model.id),
         ("source", lambda r: r.model.source),
-        ("synthetic weights", lambda r: _str(r.model.synthetic)),
+        ("synthetic weights", lambda r: cell(r.model.synthetic)),
         ("parameters", lambda r: fmt_count(r.model.parameters)),
         ("active parameters", lambda r: fmt_count(r.model.active_parameters)),
         ("revision", lambda r: r.model.revision),
@@ -157,7 +167,7 @@ def model_table(rs: RunSet) -> Table:
     ]
     rows, emphasis = [], set()
     for name, get in rows_spec:
-        values = [_str(get(run.results)) for run in rs.runs]
+        values = [cell(get(run.results)) for run in rs.runs]
         if rs.multi and len(set(values)) > 1 and name not in ("run id", "started", "finished"):
             emphasis.add(len(rows))
         rows.append([name] + values)
@@ -202,11 +212,11 @@ def loads_table(rs: RunSet) -> Table:
         row = ([run.label] if rs.multi else []) + [
             x.quant,
             x.attn,
-            _str(x.weights_path),
-            _str(x.experts_class),
-            _str(x.attn_implementation),
-            _str(x.dtype),
-            _str(x.device),
+            cell(x.weights_path),
+            cell(x.experts_class),
+            cell(x.attn_implementation),
+            cell(x.dtype),
+            cell(x.device),
             x.status,
         ]
         if with_message:
@@ -235,7 +245,7 @@ def load_timing_table(rs: RunSet) -> Table:
             cells = []
             for m in present:
                 v = x.metrics.get(m)
-                cells.append(fmt_bytes(v) if METRICS[m].unit == "bytes" else fmt_seconds(v))
+                cells.append(fmt_value(v, METRICS[m].unit))
             rows.append(([run.label] if rs.multi else []) + [x.quant, x.attn] + cells)
     align = ["l"] * (len(headers) - len(present)) + ["r"] * len(present)
     return Table(headers, rows, align=align)
@@ -318,7 +328,7 @@ def key_columns(rs: RunSet, exclude: tuple[str, ...] = ()) -> list[str]:
 
 
 def _key_cell(case: CaseResult, name: str) -> str:
-    return _str(case_value(case, name))
+    return cell(case_value(case, name))
 
 
 def _spread_cell(s: Stat | None, unit: DisplayUnit) -> str:

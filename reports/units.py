@@ -69,18 +69,16 @@ def fmt_spread(median: float | None, stdev: float | None, n: int | None = None) 
     return f"{fmt(median, d)} ± {fmt(stdev, d)}"
 
 
-def fmt_bytes(value: float | None) -> str:
-    if value is None:
+def fmt_value(value: float | None, unit: str) -> str:
+    """One value of a metric unit ("s", "bytes", "tok/s", "fraction", "tokens") with its display unit."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
-    unit = display_unit("bytes", [value])
-    return f"{fmt(unit(value))} {unit.label}"
-
-
-def fmt_seconds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    unit = display_unit("s", [value])
-    return f"{fmt(unit(value))} {unit.label}"
+    if unit == "tok/s":
+        return f"{fmt(value)} tok/s"
+    if unit == "tokens":
+        return fmt(value)
+    shown = display_unit(unit, [value])
+    return f"{fmt(shown(value))} {shown.label}".rstrip()
 
 
 def fmt_bandwidth(value: float | None) -> str:

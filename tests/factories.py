@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from bench import results as R
-from bench.stats import Stat
+from bench.results.stats import Stat
 
 H100 = "NVIDIA H100 80GB HBM3"
 KEY = R.CaseKey(effort="low", output_len=256, prompt_len=128)
@@ -59,3 +61,27 @@ def make_results(
 
 def save_results(tmp_path, name: str, res: R.Results) -> str:
     return str(R.save(res, tmp_path / name))
+
+
+def old_v0_file(tmp_path, samples: dict[str, list[float]], *, gpu: str = H100, torch: str = "2.10.0",
+                output_len: int = 256, **top) -> str:
+    """A pre-release results file (schema results/0): raw samples only, ``length`` for the output."""
+    doc = {
+        "schema": "gptoss-harness/results/0",
+        "tool_version": "0.0.9",
+        "run_id": "old-run",
+        "created_at": "2024-12-01T00:00:00+00:00",
+        "backend": {"kind": "transformers"},
+        "model": {"id": "synthetic:gpt-oss-20b", "source": "synthetic", "synthetic": True},
+        "config": {},
+        "environment": {"facts": {"gpus": [{"name": gpu}], "packages": {"torch": {"version": torch}}}},
+        "loads": [],
+        "cases": [{"key": {"effort": "low", "length": output_len, "prompt_len": 128, "batch_size": 1, "mode": "fixed",
+                           "cache": "dynamic", "quant": "auto", "attn": "auto", "concurrency": 1},
+                   "status": "ok", "samples": samples}],
+        "warnings": [],
+        **top,
+    }
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    return str(path)

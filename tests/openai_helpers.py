@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def write_tiny_checkpoint(out: Path) -> tuple[Path, str]:
     """The tiny synthetic checkpoint, written by `gptoss synthesize tiny --out DIR` when that
-    command exists, else by the same writer (bench.synthetic) called directly.
+    command exists, else by the same writer (bench.models.synthetic) called directly.
     Returns (folder, how it was written)."""
     out = Path(out)
     if (Path(__file__).resolve().parents[1] / "bench" / "commands" / "synthesize.py").exists():
@@ -46,10 +46,10 @@ def write_tiny_checkpoint(out: Path) -> tuple[Path, str]:
         if proc.returncode != 0:
             raise RuntimeError(f"gptoss synthesize tiny failed: {proc.stderr[-2000:]}")
         return out, "gptoss synthesize tiny"
-    from bench.synthetic import build
+    from bench.models.synthetic import build
 
     build("tiny", out, progress=False, log=lambda msg: None)
-    return out, "bench.synthetic.build"
+    return out, "bench.models.synthetic.build"
 
 
 def _offline_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -412,3 +412,19 @@ class GarbageServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+def server_options(base_url: str, timeout: float, **kw):
+    """The openai backend's options for a test server (a short --timeout)."""
+    from bench.backends.openai.backend import OpenAIOptions
+
+    kw.setdefault("request_timeout_s", timeout)
+    return OpenAIOptions(base_url=base_url, **kw)
+
+
+def server_key(defaults: dict, **kw):
+    """A case key as `--backend openai` makes them (cache, quant and attn are "server")."""
+    from bench.results import CaseKey
+
+    return CaseKey(**{"mode": "fixed", "cache": "server", "quant": "server", "attn": "server", "concurrency": 1,
+                      **defaults, **kw})

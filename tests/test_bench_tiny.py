@@ -9,10 +9,9 @@ import torch
 from click.testing import CliRunner
 
 from bench import results as R
-from bench.backends import CaseExtras
-from bench.backends.transformers_backend import TransformersBackend
+from bench.backends.transformers.backend import TransformersBackend, TransformersCase, TransformersOptions
 from bench.cli import main
-from bench.config import BenchConfig
+from diagnostics.modelref import ModelRef
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +21,8 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def backend(cache_dir):
-    b = TransformersBackend(BenchConfig(model="synthetic:tiny", device="cpu", cache_dir=cache_dir), progress=False)
+    b = TransformersBackend(ModelRef.parse("synthetic:tiny"), TransformersOptions(device="cpu", cache_dir=cache_dir),
+                            progress=False)
     record = b.load("auto", "auto")
     assert record.status == "ok"
     yield b
@@ -40,9 +40,9 @@ def test_load_record(backend):
 @pytest.mark.parametrize("n", [1, 7, 33])
 def test_fixed_mode_gives_exactly_n_tokens_with_monotonic_clock(backend, n):
     key = R.CaseKey("medium", n, 128)
-    backend.prepare(key)
-    assert len(backend.prompt.ids) == 128
-    [t] = backend.once(key)
+    case = backend.prepare(key)
+    assert len(case.prompt.ids) == 128
+    [t] = case.once().timings
     assert t.new_tokens == n and len(t.arrivals) == n
     assert t.start < t.arrivals[0]
     assert all(a <= b for a, b in zip(t.arrivals, t.arrivals[1:]))
@@ -51,19 +51,16 @@ def test_fixed_mode_gives_exactly_n_tokens_with_monotonic_clock(backend, n):
 
 def test_batch_and_static_cache(backend):
     key = R.CaseKey("low", 5, 100, batch_size=2, cache="static")
-    backend.prepare(key)
-    [t] = backend.once(key)
+    rep = backend.prepare(key).once()
+    [t] = rep.timings
     assert t.new_tokens == 5 and t.batch_size == 2
-    extras = CaseExtras()
-    backend.end_rep(extras)
     # KV cache of a static cache is preallocated: at least prompt + new tokens for 2 sequences
-    assert extras.samples["kv_cache_bytes"][0] > 0
+    assert rep.samples["kv_cache_bytes"] > 0
 
 
 def test_natural_mode_counts_channels_and_respects_the_cap(backend):
     key = R.CaseKey("high", 12, 128, mode="natural")
-    backend.prepare(key)
-    [t] = backend.once(key)
+    [t] = backend.prepare(key).once().timings
     assert 1 <= t.new_tokens <= 12
     assert set(t.channel_tokens) >= {"analysis", "final"}
     assert sum(t.channel_tokens.values()) <= t.new_tokens
@@ -73,8 +70,8 @@ def test_natural_mode_counts_channels_and_respects_the_cap(backend):
 def test_prompts_differ_by_effort(backend):
     texts = {}
     for effort in ("low", "medium", "high"):
-        backend.prepare(R.CaseKey(effort, 4, 128))
-        texts[effort] = backend.loaded.tokenizer.decode(backend.prompt.ids)
+        case = backend.prepare(R.CaseKey(effort, 4, 128))
+        texts[effort] = backend.loaded.tokenizer.decode(case.prompt.ids)
         assert f"Reasoning: {effort}" in texts[effort]
     assert len(set(texts.values())) == 3
 
@@ -112,14 +109,14 @@ def test_cli_end_to_end_and_resume(tmp_path, cache_dir):
 
 
 def test_oom_case_is_recorded_and_the_sweep_goes_on(tmp_path, cache_dir, monkeypatch):
-    original = TransformersBackend.once
+    original = TransformersCase.once
 
-    def once(self, key):
-        if key.effort == "high":
+    def once(self, counted=True):
+        if self.key.effort == "high":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-        return original(self, key)
+        return original(self, counted)
 
-    monkeypatch.setattr(TransformersBackend, "once", once)
+    monkeypatch.setattr(TransformersCase, "once", once)
     r = _bench(tmp_path / "oom", "--efforts", "low,high,medium", cache_dir=cache_dir)
     assert r.exit_code == 0, r.output
     res = R.load(tmp_path / "oom" / "results.json")
@@ -129,14 +126,14 @@ def test_oom_case_is_recorded_and_the_sweep_goes_on(tmp_path, cache_dir, monkeyp
 
 
 def test_interrupted_run_keeps_data_and_says_how_to_resume(tmp_path, cache_dir, monkeypatch):
-    original = TransformersBackend.once
+    original = TransformersCase.once
 
-    def once(self, key):
-        if key.effort == "high":
+    def once(self, counted=True):
+        if self.key.effort == "high":
             raise KeyboardInterrupt
-        return original(self, key)
+        return original(self, counted)
 
-    monkeypatch.setattr(TransformersBackend, "once", once)
+    monkeypatch.setattr(TransformersCase, "once", once)
     out = tmp_path / "int"
     r = _bench(out, cache_dir=cache_dir)
     assert r.exit_code == 130
@@ -144,7 +141,7 @@ def test_interrupted_run_keeps_data_and_says_how_to_resume(tmp_path, cache_dir, 
     saved = json.loads((out / "results.json").read_text())
     R.validate(saved)
     assert [c["key"]["effort"] for c in saved["cases"]] == ["low"]
-    monkeypatch.setattr(TransformersBackend, "once", original)
+    monkeypatch.setattr(TransformersCase, "once", original)
     assert _bench(out, "--resume", cache_dir=cache_dir).exit_code == 0
     assert R.load(out / "results.json").complete
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from bench import results as R
 from bench.cli import main
-from bench.history import History
+from bench.tracking.history import History
 from tests.factories import save_results
 
 CPU_ENV = {"device": "cpu", "gpu": None, "gpu_count": 0, "driver": None, "cuda": None, "torch": "2.13.0",
@@ -94,7 +94,7 @@ def test_crafted_cpu_flow_passes_on_noise_and_trips_on_a_collapse(tmp_path):
 
 @pytest.mark.parametrize("seed", range(20))
 def test_wide_thresholds_never_trip_on_cpu_noise(tmp_path, seed):
-    from bench.compare import compare, parse_thresholds
+    from bench.tracking.compare import compare, parse_thresholds
 
     th = parse_thresholds(["decode_tok_s:-90%", "ttft_s:+900%"])
     assert not compare(cpu_run("a", seed), cpu_run("b", seed + 100), th).failed

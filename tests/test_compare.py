@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from bench import results as R
 from bench.cli import main
-from bench.compare import (
+from bench.tracking.compare import (
     DEFAULT_FAIL_ON,
     IMPROVEMENT,
     NOT_SIGNIFICANT,
@@ -32,8 +32,8 @@ from bench.compare import (
     parse_thresholds,
     can_test,
 )
-from bench.errors import UserError
-from tests.factories import DECODE_BASE, H100, KEY, KEY2, make_results, save_results
+from bench.results.errors import UserError
+from tests.factories import DECODE_BASE, KEY, KEY2, make_results, old_v0_file, save_results
 
 # Ten repetitions each, no overlap with DECODE_BASE: a clear 20% drop (and gain) in decode speed.
 DECODE_SLOW = [80.0, 80.6, 79.5, 80.9, 80.2, 79.8, 80.3, 80.1, 79.6, 80.4]
@@ -420,25 +420,7 @@ def test_bad_alpha():
 
 
 def test_old_schema_0_upgraded_and_compared(tmp_path):
-    old = {
-        "schema": "gptoss-harness/results/0",
-        "tool_version": "0.0.9",
-        "run_id": "old-run",
-        "created_at": "2024-12-01T00:00:00+00:00",
-        "finished_at": "2024-12-01T01:00:00+00:00",
-        "backend": {"kind": "transformers"},
-        "model": {"id": "synthetic:gpt-oss-20b", "source": "synthetic", "synthetic": True},
-        "config": {},
-        "environment": {"facts": {"gpus": [{"name": H100}], "packages": {"torch": {"version": "2.10.0"}},
-                                  "driver": {"version": "550.54"}}},
-        "loads": [],
-        "cases": [{"key": {"effort": "low", "length": 256, "prompt_len": 128, "batch_size": 1, "mode": "fixed",
-                           "cache": "dynamic", "quant": "auto", "attn": "auto", "concurrency": 1},
-                   "status": "ok", "weights_path": "mxfp4", "samples": {"decode_tok_s": DECODE_BASE}}],
-        "warnings": [],
-    }
-    p = tmp_path / "old.json"
-    p.write_text(json.dumps(old))
+    p = old_v0_file(tmp_path, {"decode_tok_s": DECODE_BASE}, finished_at="2024-12-01T01:00:00+00:00")
     c = save_results(tmp_path, "c.json", make_results({KEY: {"decode_tok_s": DECODE_SLOW}}, run_id="run-cur", loads=[]))
     r = invoke("compare", str(p), c, "--format", "json")
     assert r.exit_code == 1, r.output

@@ -1,7 +1,8 @@
 import pytest
 
-from bench.config import BenchConfig, default_lengths, parse_duration, parse_int_list, parse_list, validate
-from bench.errors import UserError
+from bench.sweep.config import BenchConfig, default_lengths, parse_duration, parse_int_list, parse_list, validate
+from bench.results.errors import UserError
+from diagnostics.modelref import ModelRef
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("15m", 900), ("1.5h", 5400), (" 2 min ", 120)])
@@ -27,8 +28,9 @@ def test_lists_dedupe_and_validate():
 
 
 def test_default_lengths():
-    assert default_lengths("synthetic:tiny") == [32, 64]
-    assert default_lengths("openai/gpt-oss-20b") == [128, 512]
+    assert default_lengths(ModelRef.parse(" synthetic:tiny")) == [32, 64]
+    assert default_lengths(ModelRef.parse("openai/gpt-oss-20b")) == [128, 512]
+    assert default_lengths(ModelRef.parse("synthetic:gpt-oss-20b")) == [128, 512]
 
 
 def test_server_cases_use_concurrency_and_no_load_axes():

@@ -8,7 +8,7 @@ import pytest
 
 from diagnostics import checks as C
 from diagnostics import ecosystem as E
-from diagnostics import probes as P
+from diagnostics.ecosystem_probes import probe_index
 from diagnostics.facts import IndexFacts
 from diagnostics.models import spec_for
 from diagnostics.report import snapshot
@@ -95,7 +95,7 @@ def test_torch_for_driver_exact_only_and_veto():
 def test_offline_index_uses_the_table_and_never_asks():
     def boom(name, timeout):
         raise AssertionError("offline must not ask the index")
-    ix = P.probe_index(Sources(pypi_json=boom), online=False)
+    ix = probe_index(Sources(pypi_json=boom), online=False)
     assert not ix.online_checked and ix.versions == {} and ix.table_date == E.TABLE_DATE
     assert set(ix.source.values()) == {"table"}
 
@@ -103,14 +103,14 @@ def test_offline_index_uses_the_table_and_never_asks():
 def test_online_index_answers_drop_yanked_and_empty_releases():
     src = index_sources({"kernels": pypi_doc("0.17.2", "0.18.2", yanked=("0.18.2",)),
                          "transformers": pypi_doc("5.24.0"), "triton": pypi_doc("3.9.0")}, index_timeout_s=2)
-    ix = P.probe_index(src, online=True, now="2026-12-01T10:00:00+00:00")
+    ix = probe_index(src, online=True, now="2026-12-01T10:00:00+00:00")
     assert ix.versions["kernels"] == ["0.17.2"] and ix.source == {"kernels": "pypi", "transformers": "pypi", "triton": "pypi"}
     assert ix.online_error is None and ix.checked_at.startswith("2026-12-01")
 
 
 def test_unreachable_index_is_a_fact_and_the_table_stands_in():
     src = index_sources({n: TimeoutError("timed out") for n in E.INDEX_PACKAGES})
-    ix = P.probe_index(src, online=True)
+    ix = probe_index(src, online=True)
     assert ix.online_checked and "timed out" in ix.online_error and ix.versions == {}
     f = make_facts("T4", transformers="5.24.0", kernels="0.17.2")
     f.index = ix
@@ -122,7 +122,7 @@ def test_unreachable_index_is_a_fact_and_the_table_stands_in():
 def test_partly_answering_index_and_bad_json():
     src = index_sources({"kernels": pypi_doc("0.17.2"), "transformers": ValueError("Expecting value"),
                          "triton": {"releases": {}}})
-    ix = P.probe_index(src, online=True)
+    ix = probe_index(src, online=True)
     assert ix.source["kernels"] == "pypi" and ix.source["transformers"] == "table"
     assert "transformers: ValueError" in ix.online_error and "triton" in ix.online_error
     f = make_facts("T4")

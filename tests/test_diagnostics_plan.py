@@ -5,6 +5,7 @@ import pytest
 
 from diagnostics import targets as T
 from diagnostics.checks import Context
+from diagnostics.errors import UserError
 from diagnostics.plan import make_plan, render_plan
 from diagnostics.report import snapshot
 from diagnostics.testing import make_facts
@@ -44,7 +45,7 @@ def test_driver_to_cuda(driver, cuda):
 @pytest.mark.parametrize("bad,words", [("12.4", "not an NVIDIA driver version"), ("latest", "not an NVIDIA driver"),
                                        ("", "not an NVIDIA driver"), ("390.12", "predates CUDA 11")])
 def test_bad_driver_is_one_sentence(bad, words):
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(UserError, match=words):
         T.driver_cuda(bad)
 
 
@@ -61,9 +62,9 @@ def test_resolve_targets_and_errors():
     over = T.resolve_target("colab-t4", driver="570.26")
     assert over.driver_cuda == "12.8" and over.gpu == "Tesla T4"
     assert T.resolve_target() is None
-    with pytest.raises(ValueError, match="--target 'colab-v100' is not known"):
+    with pytest.raises(UserError, match="--target 'colab-v100' is not known"):
         T.resolve_target("colab-v100")
-    with pytest.raises(ValueError, match="--gpu 'Radeon 7900' is not in the GPU table"):
+    with pytest.raises(UserError, match="--gpu 'Radeon 7900' is not in the GPU table"):
         T.resolve_target(gpu="Radeon 7900", driver="550.54.15")
 
 

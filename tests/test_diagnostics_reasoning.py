@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from bench.harmony import CHAT_TEMPLATE
+from bench.models.harmony import CHAT_TEMPLATE
 from diagnostics import checks as C
-from diagnostics import probes as P
+from diagnostics.ecosystem_probes import probe_tokenizer
 from diagnostics import reasoning as R
 from diagnostics.facts import TokenizerFacts
 from diagnostics.models import spec_for
@@ -77,7 +77,7 @@ def src(tmp_path, **kw):
 
 def test_probe_renders_a_local_checkpoint_folder(tmp_path):
     folder = write_tokenizer(tmp_path / "ckpt", GOOD)
-    t = P.probe_tokenizer(src(tmp_path), str(folder), False)
+    t = probe_tokenizer(src(tmp_path), str(folder), False)
     assert t.source == "local" and all(t.efforts.values())
     c = C.check_reasoning(make_facts_with(t), ctx(str(folder)))
     assert c.status == "pass" and "the model folder" in c.message
@@ -92,7 +92,7 @@ def make_facts_with(tokenizer):
 def test_probe_reads_the_hub_cache_offline(tmp_path):
     snap = tmp_path / "hub" / "models--openai--gpt-oss-20b" / "snapshots" / "abc"
     write_tokenizer(snap, DROPS, as_jinja=True)
-    t = P.probe_tokenizer(src(tmp_path), "openai/gpt-oss-20b", False)
+    t = probe_tokenizer(src(tmp_path), "openai/gpt-oss-20b", False)
     assert t.source == "cache" and t.efforts == {"low": False, "medium": True, "high": False}
     c = C.check_reasoning(make_facts_with(t), ctx())
     assert c.status == "fail" and "ignores reasoning_effort for low, high" in c.message
@@ -108,17 +108,17 @@ def test_probe_online_fetches_only_template_files(tmp_path):
             raise OSError("404 Not Found")
         return str(write_tokenizer(tmp_path / "dl", GOOD) / name)
 
-    t = P.probe_tokenizer(src(tmp_path, hub_download=download), "openai/gpt-oss-20b", True)
+    t = probe_tokenizer(src(tmp_path, hub_download=download), "openai/gpt-oss-20b", True)
     assert asked == ["chat_template.jinja", "tokenizer_config.json"] and t.source == "hub" and all(t.efforts.values())
-    offline = P.probe_tokenizer(src(tmp_path, hub_download=download), "openai/gpt-oss-20b", False)
+    offline = probe_tokenizer(src(tmp_path, hub_download=download), "openai/gpt-oss-20b", False)
     assert offline.source is None and len(asked) == 2
 
 
 def test_probe_online_unreachable_and_broken_template(tmp_path):
-    t = P.probe_tokenizer(src(tmp_path), "openai/gpt-oss-20b", True)
+    t = probe_tokenizer(src(tmp_path), "openai/gpt-oss-20b", True)
     assert t.source is None and "no chat template" in t.error and "no network" in t.error
     assert C.check_reasoning(make_facts_with(t), ctx()).status == "warn"
-    broken = P.probe_tokenizer(src(tmp_path), str(write_tokenizer(tmp_path / "x", BROKEN)), False)
+    broken = probe_tokenizer(src(tmp_path), str(write_tokenizer(tmp_path / "x", BROKEN)), False)
     assert broken.source == "local" and "does not render" in broken.error and "no system role" in broken.error
     assert C.check_reasoning(make_facts_with(broken), ctx()).status == "fail"
 
@@ -131,5 +131,5 @@ def test_reasoning_skips_without_a_template():
 
 @pytest.mark.parametrize("model", ["synthetic:tiny", "openai/gpt-oss-20b"])
 def test_probe_never_raises_and_never_asks_offline(tmp_path, model):
-    t = P.probe_tokenizer(src(tmp_path), model, False)
+    t = probe_tokenizer(src(tmp_path), model, False)
     assert t.source is None and t.error is None

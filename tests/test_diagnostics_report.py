@@ -8,7 +8,9 @@ import pytest
 import diagnostics
 from diagnostics.facts import GpuProcess, StaleModule
 from diagnostics.redact import REDACTED, is_secret_name, redact_text, redact_tree
-from diagnostics.report import SCHEMA_ID, canonical_model, json_schema, model_problem, snapshot
+from diagnostics.errors import UserError
+from diagnostics.modelref import ModelRef, canonical_model
+from diagnostics.report import SCHEMA_ID, json_schema, snapshot
 from diagnostics.testing import make_facts
 
 TOKEN = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
@@ -141,11 +143,19 @@ def test_snapshot_with_injected_side_effects(tmp_path):
 
 
 def test_model_validation_and_canonical_names(tmp_path):
-    assert model_problem("openai/gpt-oss-20b") is None and model_problem("gpt-oss-120b") is None
-    assert model_problem("synthetic:tiny") is None and model_problem(str(tmp_path)) is None
-    assert model_problem("org/other-model") is None
-    assert "empty" in model_problem("") and "empty" in model_problem(None)
-    assert "neither a hub id" in model_problem("foo")
+    def problem(model):
+        try:
+            ModelRef.parse(canonical_model(model or ""))
+        except UserError as e:
+            return str(e)
+        return None
+
+    assert problem("openai/gpt-oss-20b") is None and problem("gpt-oss-120b") is None
+    assert problem("synthetic:tiny") is None and problem(str(tmp_path)) is None
+    assert problem("org/other-model") is None
+    assert "empty" in problem("") and "empty" in problem(None)
+    assert "neither a hub id" in problem("foo")
+    assert "unknown synthetic model" in problem("synthetic:bogus")
     with pytest.raises(ValueError):
         snapshot("  ", facts=make_facts("T4"))
     served = snapshot("my-served-model", facts=make_facts("T4"))  # the bench passes served names too

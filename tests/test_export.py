@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from bench import results as R
 from bench.cli import main
-from bench.export import pytest_benchmark_stats, to_github_action_benchmark, to_pytest_benchmark
+from bench.tracking.export import pytest_benchmark_stats, to_github_action_benchmark, to_pytest_benchmark
 from bench.results import METRICS
 from tests.factories import DECODE_BASE, KEY, KEY2, make_results, save_results
 

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from bench import harmony
-from bench.harmony import ChannelTracker, HarmonyTokens
+from bench.models import harmony
+from bench.models import channels
+from bench.models.channels import ChannelTracker, HarmonyTokens
 
 
 def _load(folder):
@@ -229,5 +230,5 @@ def test_tracker_needs_a_harmony_tokenizer():
 
 
 def test_split_specials():
-    assert harmony.split_specials("<|start|>user<|message|>hi<|end|>") == ["<|start|>", "user", "<|message|>", "hi", "<|end|>"]
-    assert harmony.split_specials("plain") == ["plain"]
+    assert channels.split_specials("<|start|>user<|message|>hi<|end|>") == ["<|start|>", "user", "<|message|>", "hi", "<|end|>"]
+    assert channels.split_specials("plain") == ["plain"]

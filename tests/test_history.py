@@ -14,17 +14,10 @@ from click.testing import CliRunner
 
 from bench import results as R
 from bench.cli import main
-from bench.errors import UserError
-from bench.history import (
-    History,
-    Point,
-    SeriesKey,
-    StepRule,
-    analyze,
-    default_db_path,
-    detect_commit,
-    run_identity,
-)
+from bench.results.errors import UserError
+from bench.results.trends import Point, SeriesKey, StepRule
+from bench.tracking.history import History, default_db_path, detect_commit, run_identity
+from bench.tracking.steps import analyze
 from tests.factories import DECODE_BASE, KEY, KEY2, make_results, save_results
 
 METRICS_PER_RUN = 3  # decode_tok_s on KEY, load_s and load_peak_bytes on the load record

@@ -1,9 +1,8 @@
 """Loading through transformers: the MXFP4 round trip, the recorded path, the errors; the
-`gptoss synthesize` command; the CPU-safe parts of bench.gpu_load_check."""
+`gptoss synthesize` command."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -11,8 +10,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench import loading, sources, synthetic
-from bench.errors import UserError
+from bench.backends.transformers import loading
+from bench.models import sources
+from bench.models import synthetic
+from bench.results.errors import UserError
 
 SPEC = synthetic.SYNTHETIC_MODELS["tiny"]
 
@@ -259,65 +260,29 @@ def test_synthesize_command_errors_and_cache(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-def test_gpu_load_check_runs_end_to_end_on_cpu(tmp_path, capsys, monkeypatch):
-    import subprocess
-
-    from bench import gpu_load_check as glc
-
-    children = []
-
-    def in_process(cmd, timeout, capture=True):  # the child's command line, run here (a fresh python costs ~10 s)
-        assert cmd[1:3] == ["-m", "bench.gpu_load_check"] and cmd[3] in ("--child", "--write-child")
-        children.append(cmd)
-        return subprocess.CompletedProcess(cmd, glc.main(cmd[3:]), "", "")
-
-    monkeypatch.setattr(glc, "_run_child", in_process)
-    rc = glc.main(["--out", str(tmp_path / "out"), "--model", "synthetic:tiny", "--device", "cpu",
-                   "--cache-dir", str(tmp_path / "cache"), "--paths", "bf16", "--generate", "2", "--no-drop-caches"])
-    out = capsys.readouterr().out
-    assert rc == 0, out
-    report = json.loads((tmp_path / "out" / "gpu_load_check.json").read_text())
-    assert report["model"] == "synthetic:tiny" and report["write"]["written"] is True
-    [run] = report["runs"]
-    assert run["result"]["ok"] and run["returncode"] == 0
-    rec = run["result"]["record"]
-    assert (rec["quant"], rec["weights_path"], rec["experts_class"]) == ("bf16", "bf16", "GptOssExperts")
-    assert run["result"]["generate"]["new_tokens"] == 2 and run["result"]["first_token_cold_s"] > 0
-    assert "GptOssExperts" in out and "bf16" in out and report["versions"]["transformers"]
-    assert [c[3] for c in children] == ["--write-child", "--child"]
-    assert children[1][children[1].index("--quant") + 1] == "bf16"
-    assert report["write"]["write_s"] > 0 and report["write"]["quantize_device"] == "cpu"
-
-
-def test_gpu_load_check_child_in_process_reports_fallback_and_errors(tmp_path, resolved):
-    from bench import gpu_load_check as glc
-
-    result = tmp_path / "r.json"
-    assert glc.child(resolved.path, "synthetic:tiny", "mxfp4", "cpu", 0, str(result)) == 0
-    data = json.loads(result.read_text())
-    assert data["ok"] and data["record"]["fallback_reason"] and "generate" not in data
-    report = {"model": "synthetic:gpt-oss-20b", "path": "/x", "write": {"write_s": 12.5, "total_bytes": 13.76e9},
-              "runs": [{"quant": "mxfp4", "page_cache": {"method": None, "notes": ["n"]}, "result": data},
-                       {"quant": "bf16", "page_cache": {"method": "drop_caches", "notes": []},
-                        "result": {"ok": False, "error": "OutOfMemoryError: boom"}}]}
-    text = glc.table(report)
-    assert "fallback reason" in text and "OutOfMemoryError: boom" in text and "FAILED" in text
-    assert "10.0 s, 13.0/15.2 GiB" in text and "written in 12.5 s" in text
-    assert glc.child("/nonexistent/dir", "x", "bf16", "cpu", 0, str(result)) == 1
-    assert "UserError" in json.loads(result.read_text())["error"]
-
-
-def test_gpu_load_check_page_cache_fallback(tmp_path, monkeypatch, resolved):
-    from bench import gpu_load_check as glc
-
-    real_open = open
-
-    def no_proc(path, *a, **k):
-        if str(path) == "/proc/sys/vm/drop_caches":
-            raise PermissionError(13, "Permission denied")
-        return real_open(path, *a, **k)
-
-    monkeypatch.setattr("builtins.open", no_proc)
-    page = glc.drop_page_cache(resolved.path)
-    assert page["method"] == "posix_fadvise_dontneed" and page["ok"]
-    assert any("drop_caches failed" in n for n in page["notes"])
+@pytest.mark.gpu
+@pytest.mark.parametrize("quant", ["bf16", "mxfp4"])
+def test_gpu_load_records_memory_and_the_path_that_ran(resolved, quant):
+    """On a GPU: each weights path loads, its memory is recorded (peak at least what stays
+    allocated), the experts class names the path, and the model generates exactly N tokens."""
+    loaded = loading.load_model(resolved, device="cuda", quant=quant)
+    try:
+        rec = loaded.record
+        assert rec.status == "ok" and rec.device.startswith("cuda")
+        assert rec.experts_class == {"mxfp4": "Mxfp4GptOssExperts", "bf16": "GptOssExperts"}[rec.weights_path]
+        if quant == "bf16":
+            assert rec.weights_path == "bf16" and rec.fallback_reason is None
+        elif rec.weights_path == "bf16":  # no kernels here: the reason is recorded
+            assert rec.fallback_reason
+        m = rec.metrics
+        assert m["load_s"] > 0 and 0 < m["load_alloc_bytes"] <= m["load_peak_bytes"]
+        tok = loaded.tokenizer
+        ids = tok.apply_chat_template([{"role": "user", "content": "Say hello."}], add_generation_prompt=True,
+                                      reasoning_effort="low", return_tensors="pt", return_dict=True)
+        ids = {k: v.to(loaded.device) for k, v in ids.items()}
+        with torch.inference_mode():
+            out = loaded.model.generate(**ids, max_new_tokens=8, min_new_tokens=8, do_sample=False,
+                                        pad_token_id=tok.pad_token_id)
+        assert out.shape[1] - ids["input_ids"].shape[1] == 8
+    finally:
+        loading.unload(loaded)

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from bench.monitor import NvmlMonitor, NvmlWindow, NvmlSample, _other_processes
+from bench.sweep.nvml import NvmlMonitor, NvmlWindow, NvmlSample, _other_processes
 
 
 class FakeNvml:
@@ -81,3 +81,23 @@ def test_without_nvml_it_is_inert():
     assert not m.available and "NVML" in m.error
     m.start()
     assert m.stop().samples == []
+
+
+def test_nvml_tracker_summarises_the_repetitions_of_a_case():
+    from bench.sweep.trackers import NvmlTracker
+
+    tracker = NvmlTracker(monitor=NvmlMonitor(nvml=FakeNvml(pids=[1, 2], reasons=0x8), interval_s=0.01))
+    for _ in range(2):
+        with tracker.track():
+            pass
+    tracked = tracker.collect()
+    assert tracked.samples == {"nvml_used_bytes": [float(10 << 30)]}
+    assert tracked.info["nvml"]["throttle_reasons"] == ["hardware slowdown"]
+    assert tracked.info["nvml"]["nvml_samples"] >= 2
+    assert tracker.collect().info["nvml"]["nvml_samples"] == 0  # the next case starts afresh
+
+
+def test_no_trackers_off_the_gpu():
+    from bench.sweep.trackers import trackers_for
+
+    assert trackers_for("cpu") == [] and trackers_for(None) == []

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
+from types import SimpleNamespace
 
 import pytest
 
-from bench.backends import CaseExtras
-from bench.backends.openai_backend import OpenAIBackend, ServerError
-from bench.config import BenchConfig
+from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
+from bench.backends.openai.errors import ServerError
 from bench.results import LOAD_METRICS, CaseKey
-from bench.timing import concurrent_samples, generation_metrics
+from bench.backends.timing import concurrent_samples, generation_metrics
 
-from tests.openai_helpers import RecordingProxy, ServeProcess, write_tiny_checkpoint
+from tests.openai_helpers import server_key, server_options, RecordingProxy, ServeProcess, write_tiny_checkpoint
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -40,33 +41,23 @@ def server(served):
     return served
 
 
-def _cfg(base_url: str, **kw) -> BenchConfig:
-    kw.setdefault("request_timeout_s", 60.0)
-    return BenchConfig(backend="openai", base_url=base_url, **kw)
+def _cfg(base_url: str, **kw) -> OpenAIOptions:
+    return server_options(base_url, 60.0, **kw)
 
 
 def _key(**kw) -> CaseKey:
-    base = dict(effort="low", output_len=16, prompt_len=160, mode="fixed", cache="server", quant="server",
-                attn="server", concurrency=1)
-    base.update(kw)
-    return CaseKey(**base)
+    return server_key(dict(effort="low", output_len=16, prompt_len=160), **kw)
 
 
 def _run_case(backend: OpenAIBackend, key: CaseKey, reps: int = 1):
-    backend.prepare(key)
-    backend.once(key)  # warm-up
-    waves = []
-    extras = CaseExtras()
-    for _ in range(reps):
-        backend.begin_rep()
-        waves.append(backend.once(key))
-        backend.end_rep(extras)
-    backend.finish(key, extras)
-    return waves, extras
+    case = backend.prepare(key)
+    case.once(counted=False)  # warm-up
+    waves = [case.once().timings for _ in range(reps)]
+    return waves, SimpleNamespace(info=case.info(), samples={})
 
 
 def test_load_checks_the_server_and_finds_the_fields_it_accepts(server):
-    b = OpenAIBackend(_cfg(server.base_url), str(server.checkpoint))
+    b = OpenAIBackend(str(server.checkpoint), _cfg(server.base_url))
     assert b.describe()["server"] is None  # nothing known before load
     record = b.load("server", "server")
     assert (record.quant, record.attn, record.weights_path, record.status) == ("server", "server", None, "ok")
@@ -86,7 +77,7 @@ def test_load_checks_the_server_and_finds_the_fields_it_accepts(server):
 
 
 def test_fixed_mode_gets_exactly_the_tokens_asked(server):
-    b = OpenAIBackend(_cfg(server.base_url), str(server.checkpoint))
+    b = OpenAIBackend(str(server.checkpoint), _cfg(server.base_url))
     b.load("server", "server")
     key = _key(output_len=24, prompt_len=160)
     waves, extras = _run_case(b, key, reps=2)
@@ -111,7 +102,7 @@ def test_fixed_mode_gets_exactly_the_tokens_asked(server):
 
 
 def test_a_prompt_shorter_than_the_template_is_noted(server):
-    b = OpenAIBackend(_cfg(server.base_url), str(server.checkpoint))
+    b = OpenAIBackend(str(server.checkpoint), _cfg(server.base_url))
     b.load("server", "server")
     key = _key(prompt_len=10, output_len=4)
     (wave,), extras = _run_case(b, key)
@@ -121,7 +112,7 @@ def test_a_prompt_shorter_than_the_template_is_noted(server):
 
 def test_natural_mode_sends_no_exact_length_fields(server):
     with RecordingProxy(server.port) as proxy:
-        b = OpenAIBackend(_cfg(proxy.base_url, natural_cap=12), str(server.checkpoint))
+        b = OpenAIBackend(str(server.checkpoint), _cfg(proxy.base_url, natural_cap=12))
         b.load("server", "server")
         key = _key(mode="natural", output_len=40)
         (wave,), extras = _run_case(b, key)
@@ -136,7 +127,7 @@ def test_natural_mode_sends_no_exact_length_fields(server):
 
 def test_reasoning_effort_and_sampling_fields_are_sent(server):
     with RecordingProxy(server.port) as proxy:
-        b = OpenAIBackend(_cfg(proxy.base_url, seed=7), str(server.checkpoint))
+        b = OpenAIBackend(str(server.checkpoint), _cfg(proxy.base_url, seed=7))
         b.load("server", "server")
         key = _key(effort="high", output_len=8)
         _run_case(b, key)
@@ -158,20 +149,20 @@ def test_the_effort_reaches_the_servers_chat_template(server):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(server.checkpoint), local_files_only=True)
-    b = OpenAIBackend(_cfg(server.base_url), str(server.checkpoint))
+    b = OpenAIBackend(str(server.checkpoint), _cfg(server.base_url))
     b.load("server", "server")
     counts = {}
     for effort in ("low", "high", "low low low low"):
         local = tok.apply_chat_template([{"role": "user", "content": "Hello there"}], tokenize=True,
                                         add_generation_prompt=True, reasoning_effort=effort)
         local = local["input_ids"] if hasattr(local, "keys") else local
-        counts[effort] = b._server_prompt_tokens(effort, "Hello there")
+        counts[effort] = b.server_prompt_tokens(effort, "Hello there")
         assert counts[effort] == len(local)
     assert counts["low low low low"] == counts["low"] + 3
 
 
 def test_concurrent_requests_overlap_in_time(server):
-    b = OpenAIBackend(_cfg(server.base_url), str(server.checkpoint))
+    b = OpenAIBackend(str(server.checkpoint), _cfg(server.base_url))
     b.load("server", "server")
     key = _key(output_len=48, concurrency=2)
     (wave,), extras = _run_case(b, key)
@@ -185,7 +176,7 @@ def test_concurrent_requests_overlap_in_time(server):
 
 
 def test_wrong_model_name_is_a_clear_error(server):
-    b = OpenAIBackend(_cfg(server.base_url), "no-such-model")
+    b = OpenAIBackend("no-such-model", _cfg(server.base_url))
     with pytest.raises(ServerError) as err:
         b.load("server", "server")
     msg = str(err.value)
@@ -196,7 +187,7 @@ def test_wrong_model_name_is_a_clear_error(server):
 
 def test_a_stream_cut_in_the_middle_is_an_error(server):
     with RecordingProxy(server.port, cut_after_events=3) as proxy:
-        b = OpenAIBackend(_cfg(proxy.base_url), str(server.checkpoint))
+        b = OpenAIBackend(str(server.checkpoint), _cfg(proxy.base_url))
         with pytest.raises(ServerError, match="cut in the middle"):
             b.load("server", "server")
 
@@ -205,17 +196,17 @@ def test_the_api_key_is_sent_but_never_recorded(server, monkeypatch, caplog):
     monkeypatch.setenv("GPTOSS_TEST_KEY", SENTINEL)
     caplog.set_level(logging.DEBUG)
     with RecordingProxy(server.port) as proxy:
-        b = OpenAIBackend(_cfg(proxy.base_url, api_key_env="GPTOSS_TEST_KEY"), str(server.checkpoint))
+        b = OpenAIBackend(str(server.checkpoint), _cfg(proxy.base_url, api_key_env="GPTOSS_TEST_KEY"))
         record = b.load("server", "server")
         key = _key(output_len=4)
         (wave,), extras = _run_case(b, key)
-        bad = OpenAIBackend(_cfg(proxy.base_url, api_key_env="GPTOSS_TEST_KEY"), "no-such-model")
+        bad = OpenAIBackend("no-such-model", _cfg(proxy.base_url, api_key_env="GPTOSS_TEST_KEY"))
         with pytest.raises(ServerError) as err:
             bad.load("server", "server")
     assert all(r["headers"].get("Authorization") == f"Bearer {SENTINEL}" for r in proxy.requests)
     dumped = json.dumps({
         "backend": b.describe(), "model": b.model_info().to_dict(), "load": record.to_dict(),
-        "info": extras.info, "samples": extras.samples, "config": b.cfg.to_dict(),
+        "info": extras.info, "samples": extras.samples, "config": asdict(b.options),
     })
     assert SENTINEL not in dumped and SENTINEL not in repr(b)
     assert SENTINEL not in str(err.value) and SENTINEL not in caplog.text
@@ -224,12 +215,12 @@ def test_the_api_key_is_sent_but_never_recorded(server, monkeypatch, caplog):
 def test_a_stopped_server_refuses_the_connection(served):
     """Runs last in file order: stops the shared server (a later test would restart it)."""
     served.ensure_running()
-    b = OpenAIBackend(_cfg(served.base_url), str(served.checkpoint))
+    b = OpenAIBackend(str(served.checkpoint), _cfg(served.base_url))
     b.load("server", "server")
     key = _key(output_len=4)
-    b.prepare(key)
+    case = b.prepare(key)
     served.stop()
     with pytest.raises(ServerError, match="connection refused"):
-        b.once(key)
+        case.once()
     with pytest.raises(ServerError, match="connection refused"):
-        OpenAIBackend(_cfg(served.base_url), str(served.checkpoint)).load("server", "server")
+        OpenAIBackend(str(served.checkpoint), _cfg(served.base_url)).load("server", "server")

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
+from types import SimpleNamespace
 import time
 
 import pytest
 
-from bench.backends import CaseExtras
-from bench.backends.openai_backend import OpenAIBackend, ServerError, _solve, parse_base_url, reconcile
-from bench.config import BenchConfig
-from bench.errors import UserError
+from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
+from bench.backends.openai.client import parse_base_url
+from bench.backends.openai.errors import ServerError
+from bench.backends.openai.prompts import solve as _solve
+from bench.backends.openai.tokens import reconcile
+from bench.sweep.config import BenchConfig
+from bench.results.errors import UserError
 from bench.results import CaseKey
-from bench.runner import _run_one
-
+from bench.sweep.runner import run_case
 from tests.openai_helpers import (
+    server_key,
+    server_options,
     FakeOpenAIServer,
     GarbageServer,
     Reply,
@@ -29,20 +35,20 @@ from tests.openai_helpers import (
 SENTINEL = "sk-SENTINEL-never-in-output-41b2"
 
 
-def _cfg(base_url: str, **kw) -> BenchConfig:
-    kw.setdefault("request_timeout_s", 10.0)
-    return BenchConfig(backend="openai", base_url=base_url, **kw)
+def _run_one(backend, key, cfg):
+    return run_case(backend, key, cfg, [], None)
+
+
+def _cfg(base_url: str, **kw) -> OpenAIOptions:
+    return server_options(base_url, 10.0, **kw)
 
 
 def _key(**kw) -> CaseKey:
-    base = dict(effort="medium", output_len=4, prompt_len=64, mode="fixed", cache="server", quant="server",
-                attn="server", concurrency=1)
-    base.update(kw)
-    return CaseKey(**base)
+    return server_key(dict(effort="medium", output_len=4, prompt_len=64), **kw)
 
 
 def _backend(fake, model: str = "fake-model", **kw) -> OpenAIBackend:
-    return OpenAIBackend(_cfg(fake.base_url, **kw), model)
+    return OpenAIBackend(model, _cfg(fake.base_url, **kw))
 
 
 def _stream_error(reply: Reply, **kw) -> ServerError:
@@ -70,14 +76,14 @@ def test_http_error_with_plain_text_body():
 
 
 def test_nothing_listening_is_connection_refused():
-    b = OpenAIBackend(_cfg(f"http://127.0.0.1:{free_port()}/v1"), "m")
+    b = OpenAIBackend("m", _cfg(f"http://127.0.0.1:{free_port()}/v1"))
     with pytest.raises(ServerError, match="connection refused"):
         b.load("server", "server")
 
 
 def test_a_socket_that_answers_garbage():
     with GarbageServer() as g:
-        b = OpenAIBackend(_cfg(g.base_url), "m")
+        b = OpenAIBackend("m", _cfg(g.base_url))
         with pytest.raises(ServerError, match="did not answer GET /models with HTTP"):
             b.load("server", "server")
         # the chat request too (a backend that skips the listing, as prepare() does)
@@ -203,8 +209,7 @@ def test_fields_the_server_names_as_refused_are_dropped():
         b = _backend(fake)
         b.load("server", "server")
         key = _key(output_len=5)
-        b.prepare(key)
-        (t,) = b.once(key)
+        (t,) = b.prepare(key).once().timings
         last = fake.chat_requests[-1]["body"]
     assert t.new_tokens == 5
     assert "min_tokens" not in last and "ignore_eos" not in last
@@ -244,14 +249,11 @@ def _case(handler, key=None, **cfg):
     with FakeOpenAIServer(handler) as fake:
         b = _backend(fake, **cfg)
         b.load("server", "server")
-        b.prepare(key)
-        b.begin_rep()
-        timings = b.once(key)
-        extras = CaseExtras()
-        b.end_rep(extras)
-        b.finish(key, extras)
+        case = b.prepare(key)
+        timings = case.once().timings
+        info = case.info()
         bodies = [r["body"] for r in fake.chat_requests]
-    return timings, extras.info, bodies
+    return timings, info, bodies
 
 
 def _usage(n, p=64):
@@ -324,15 +326,12 @@ class WordTokenizer:
 def test_a_local_tokenizer_sizes_the_prompt_and_counts_tokens_without_usage():
     events = [chunk(content="two words"), chunk(content="three more words"), chunk(finish="length")]
     with FakeOpenAIServer(lambda req: Reply(pieces=[sse([e], done=False) for e in events], pause_s=0.02)) as fake:
-        b = OpenAIBackend(_cfg(fake.base_url), "fake-model", tokenizer=WordTokenizer())
+        b = OpenAIBackend("fake-model", _cfg(fake.base_url), tokenizer=WordTokenizer())
         b.load("server", "server")
         key = _key(prompt_len=50, output_len=5)
-        b.prepare(key)
-        b.begin_rep()
-        (t,) = b.once(key)
-        extras = CaseExtras()
-        b.end_rep(extras)
-        b.finish(key, extras)
+        case = b.prepare(key)
+        (t,) = case.once().timings
+        extras = SimpleNamespace(info=case.info())
         sent = fake.chat_requests[-1]["body"]["messages"][0]["content"]
     assert len(sent.split()) == 40  # 10 template tokens + 40 words = 50
     assert t.prompt_tokens == 50 and t.new_tokens == 5
@@ -394,9 +393,9 @@ def test_one_failed_request_fails_the_wave():
         b = _backend(fake)
         b.load("server", "server")
         key = _key(concurrency=3)
-        b.prepare(key)
+        case = b.prepare(key)
         with pytest.raises(ServerError, match=r"1 of 3 concurrent requests failed; the first: .*worker died"):
-            b.once(key)
+            case.once()
 
 
 def test_the_runner_records_a_server_error_and_goes_on():
@@ -404,7 +403,7 @@ def test_the_runner_records_a_server_error_and_goes_on():
         b = _backend(fake)
         b.load("server", "server")
     # the server is gone now: the case is an error with the message, not a crash
-    case = _run_one(b, _key(), _cfg(fake.base_url, reps=1, warmup=0))
+    case = _run_one(b, _key(), BenchConfig(reps=1, warmup=0))
     assert case.status == "error" and "ServerError" in case.message and "connection refused" in case.message
 
 
@@ -414,7 +413,7 @@ def test_the_runner_records_a_server_error_and_goes_on():
 def test_missing_api_key_variable_is_a_user_error(monkeypatch):
     monkeypatch.delenv("GPTOSS_NO_SUCH_VAR", raising=False)
     with pytest.raises(UserError, match="GPTOSS_NO_SUCH_VAR"):
-        OpenAIBackend(_cfg("http://127.0.0.1:9/v1", api_key_env="GPTOSS_NO_SUCH_VAR"), "m")
+        OpenAIBackend("m", _cfg("http://127.0.0.1:9/v1", api_key_env="GPTOSS_NO_SUCH_VAR"))
 
 
 @pytest.mark.parametrize("url, match", [
@@ -462,22 +461,18 @@ def test_the_api_key_never_appears_in_results_logs_or_errors(monkeypatch, caplog
         b = _backend(fake, api_key_env="GPTOSS_TEST_KEY")
         record = b.load("server", "server")
         key = _key(output_len=2)
-        b.prepare(key)
-        b.begin_rep()
-        b.once(key)
-        extras = CaseExtras()
-        b.end_rep(extras)
-        b.finish(key, extras)
+        case = b.prepare(key)
+        case.once()
+        extras = SimpleNamespace(info=case.info())
         with pytest.raises(ServerError) as err:
-            b.prepare(_key(output_len=3))
-            b.once(_key(output_len=3))
-        case = _run_one(b, _key(output_len=3), _cfg(fake.base_url, reps=1, warmup=0))
+            b.prepare(_key(output_len=3)).once()
+        case = _run_one(b, _key(output_len=3), BenchConfig(reps=1, warmup=0))
         sent = [r["headers"].get("Authorization") for r in fake.requests]
     assert sent and all(h == f"Bearer {SENTINEL}" for h in sent)
     assert "***" in str(err.value) and SENTINEL not in str(err.value)
     assert case.status == "error" and SENTINEL not in json.dumps(case.to_dict())
     dumped = json.dumps({"backend": b.describe(), "model": b.model_info().to_dict(), "load": record.to_dict(),
-                         "info": extras.info, "config": b.cfg.to_dict()})
+                         "info": extras.info, "config": asdict(b.options)})
     assert SENTINEL not in dumped and SENTINEL not in repr(b) and SENTINEL not in caplog.text
     assert b.describe()["auth"] is True
 

@@ -11,7 +11,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-# A stand-in for bench.loading.LoadedModel: generate() takes a known, small time and returns the
+# A stand-in for bench.backends.transformers.loading.LoadedModel: generate() takes a known, small time and returns the
 # prompt followed by exactly max_new_tokens tokens, like a real greedy generate call.
 FAKE_CONFTEST = '''
 import time
@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-# bench.pytest_plugin is loaded through its pytest11 entry point (pyproject.toml).
+# bench.tracking.pytest_plugin is loaded through its pytest11 entry point (pyproject.toml).
 
 
 class FakeTokenizer:
@@ -118,13 +118,13 @@ def test_prompt_len_and_batch(perf_project):
 import pytest
 
 def test_batch(gptoss_generate, gptoss_model, monkeypatch):
-    import bench.prompts
+    import bench.models.prompts
 
     seen = {}
     def fake_build(tokenizer, effort, prompt_len):
         seen["args"] = (effort, prompt_len)
-        return bench.prompts.Prompt(ids=[5] * prompt_len, effort=effort, template_tokens=3)
-    monkeypatch.setattr(bench.prompts, "build_prompt", fake_build)
+        return bench.models.prompts.Prompt(ids=[5] * prompt_len, effort=effort, template_tokens=3)
+    monkeypatch.setattr(bench.models.prompts, "build_prompt", fake_build)
     out = gptoss_generate(prompt_len=16, new_tokens=3, batch_size=2, rounds=1, warmup_rounds=0, max_new_tokens=5)
     assert seen["args"] == ("low", 16)
     assert tuple(out.shape) == (2, 16 + 5)
@@ -149,7 +149,7 @@ def test_options_and_ini(pytester):
     pytester.makeconftest("")  # the plugin comes through its pytest11 entry point
     pytester.makeini("[pytest]\ngptoss_model = ./my-ckpt\n")
     pytester.makepyfile(test_opts='''
-from bench.pytest_plugin import gptoss_options
+from bench.tracking.pytest_plugin import gptoss_options
 
 def test_opts(pytestconfig):
     o = gptoss_options(pytestconfig)
@@ -165,7 +165,7 @@ def test_opts(pytestconfig):
 
 
 def test_a_bad_model_fails_with_one_sentence(pytester):
-    pytest.importorskip("bench.loading", reason="bench.loading is not written yet")
+    pytest.importorskip("bench.backends.transformers.loading", reason="bench.backends.transformers.loading is not written yet")
     pytester.makeconftest("")  # the plugin comes through its pytest11 entry point
     pytester.makepyfile(test_m="def test_m(gptoss_model):\n    pass\n")
     r = pytester.runpytest_inprocess("--gptoss-model", str(pytester.path / "no-such-folder"), "-q")
@@ -175,7 +175,7 @@ def test_a_bad_model_fails_with_one_sentence(pytester):
 
 
 def test_plugin_import_is_light():
-    code = ("import sys, bench.pytest_plugin; heavy = [m for m in ('torch', 'transformers', 'matplotlib', 'numpy') "
+    code = ("import sys, bench.tracking.pytest_plugin; heavy = [m for m in ('torch', 'transformers', 'matplotlib', 'numpy') "
             "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -183,8 +183,8 @@ def test_plugin_import_is_light():
 
 @pytest.mark.slow
 def test_real_synthetic_tiny_model(pytester):
-    """The real path: bench.sources + bench.loading load synthetic:tiny on CPU, once per session."""
-    pytest.importorskip("bench.loading", reason="bench.loading is not written yet")
+    """The real path: bench.models.sources + bench.backends.transformers.loading load synthetic:tiny on CPU, once per session."""
+    pytest.importorskip("bench.backends.transformers.loading", reason="bench.backends.transformers.loading is not written yet")
     pytester.makeconftest("")  # the plugin comes through its pytest11 entry point
     pytester.makepyfile(test_real='''
 def test_real(gptoss_generate):

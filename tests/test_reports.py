@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 import reports
-from bench.errors import UserError
+from bench.results.errors import UserError
 from bench.results import (
     CaseKey,
     CaseResult,
@@ -35,7 +35,7 @@ from bench.results import (
     save,
     schema_version,
 )
-from bench.stats import Stat
+from bench.results.stats import Stat
 from reports import tables as T
 from reports.plots import BUILDERS, roofline_tok_s
 from reports.runs import build_runset
@@ -540,8 +540,8 @@ def test_cli_missing_path(tmp_path):
 
 
 def test_cli_format_choices_are_the_renderers_formats():
-    # The command keeps its own copy (bench/commands may import only click and stdlib at top).
-    from bench.commands.report import FORMAT_CHOICES
+    # The command keeps its own copy (bench/cli may import only click and stdlib at top).
+    from bench.cli.report import FORMAT_CHOICES
     from reports import FORMATS
 
     assert FORMAT_CHOICES == FORMATS

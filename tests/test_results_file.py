@@ -3,7 +3,8 @@ import json
 import pytest
 
 from bench import results as R
-from bench.stats import Stat
+from bench.results.stats import Stat
+from tests.factories import old_v0_file
 
 
 def _results():
@@ -66,28 +67,7 @@ def test_missing_file(tmp_path):
 
 
 def test_version_0_is_upgraded(tmp_path):
-    old = {
-        "schema": "gptoss-harness/results/0",
-        "tool_version": "0.0.1",
-        "run_id": "old",
-        "created_at": "2026-01-01T00:00:00+00:00",
-        "backend": {"kind": "transformers"},
-        "model": {"id": "openai/gpt-oss-20b", "source": "hub", "synthetic": False},
-        "config": {},
-        "environment": {"facts": {"gpus": [{"name": "Tesla T4"}], "packages": {"torch": {"version": "2.8.0"}}}},
-        "loads": [],
-        "cases": [
-            {
-                "key": {"effort": "low", "length": 128, "prompt_len": 128, "batch_size": 1, "mode": "fixed",
-                        "cache": "dynamic", "quant": "auto", "attn": "auto", "concurrency": 1},
-                "status": "ok",
-                "samples": {"decode_tok_s": [10.0, 12.0, 11.0]},
-            }
-        ],
-        "warnings": [],
-    }
-    path = tmp_path / "old.json"
-    path.write_text(json.dumps(old))
+    path = old_v0_file(tmp_path, {"decode_tok_s": [10.0, 12.0, 11.0]}, gpu="Tesla T4", torch="2.8.0", output_len=128)
     res = R.load(path)
     case = res.cases[0]
     assert case.key.output_len == 128

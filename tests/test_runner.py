@@ -3,12 +3,52 @@
 import pytest
 import torch
 
+from contextlib import contextmanager
+
 from bench import results as R
-from bench.backends import CaseExtras
-from bench.config import BenchConfig
-from bench.runner import Budget, Interrupted, add_roofline, is_oom, run_sweep
-from bench.stats import Stat
-from bench.timing import GenerationTiming
+from bench.backends.base import Repetition
+from bench.backends.timing import GenerationTiming
+from bench.results.stats import Stat
+from bench.sweep import runner
+from bench.sweep.budget import Budget
+from bench.sweep.config import BenchConfig
+from bench.sweep.journal import Journal
+from bench.sweep.runner import Interrupted, add_roofline, is_oom
+from bench.sweep.trackers import Tracked
+
+
+class FakePeakMemory:
+    """A tracker that records 1000 bytes of peak memory per repetition."""
+
+    def __init__(self):
+        self.tracked = Tracked()
+
+    @contextmanager
+    def track(self):
+        yield
+        self.tracked.samples.setdefault("peak_alloc_bytes", []).append(1000.0)
+
+    def collect(self):
+        out, self.tracked = self.tracked, Tracked()
+        return out
+
+
+def run_sweep(cfg, backend, results, path, **kw):
+    """The runner with a journal on ``path`` and a fake memory tracker; returns the results."""
+    kw.setdefault("trackers", lambda device: [FakePeakMemory()])
+    runner.run_sweep(cfg, backend, Journal(results, path), **kw)
+    return results
+
+
+class FakeCase:
+    def __init__(self, backend, key):
+        self.backend, self.key = backend, key
+
+    def once(self, counted=True):
+        return Repetition(self.backend.once(self.key))
+
+    def info(self):
+        return {}
 
 
 class FakeBackend:
@@ -33,7 +73,7 @@ class FakeBackend:
         return R.LoadRecord(quant=quant, attn=attn, weights_path="bf16", metrics={"load_s": 0.1})
 
     def prepare(self, key):
-        pass
+        return FakeCase(self, key)
 
     def once(self, key):
         self.calls.append(key)
@@ -45,15 +85,6 @@ class FakeBackend:
             t.arrive(1, at=0.1 + i * self.tick)
         t.end = t.arrivals[-1]
         return [t]
-
-    def begin_rep(self):
-        pass
-
-    def end_rep(self, extras: CaseExtras):
-        extras.samples.setdefault("peak_alloc_bytes", []).append(1000.0)
-
-    def finish(self, key, extras):
-        extras.weights_path = "bf16"
 
     def recover(self):
         self.recovered += 1
@@ -229,6 +260,7 @@ def test_results_file_is_written_after_every_case(tmp_path):
         def prepare(self, key):
             if path.exists():
                 seen.append(len(R.load(path).cases))
+            return super().prepare(key)
 
     run_sweep(_cfg(quants=["auto"]), Watching(), _new(), path, progress=False)
     assert seen == [0, 1, 2, 3]

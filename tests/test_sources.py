@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import sources, synthetic
-from bench.errors import UserError
+from bench.models import sources
+from bench.models import synthetic
+from bench.results.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,7 @@ def test_unreachable_hub_names_hf_hub_offline(monkeypatch, tmp_path):
 
 
 def _hub_error(name: str):
-    from bench.sources import _hub_errors
+    from bench.models.sources import _hub_errors
 
     cls = _hub_errors()[name]
     e = cls.__new__(cls)

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from bench.stats import Stat, percentile
-from bench.timing import GenerationTiming, case_samples, concurrent_samples, generation_metrics
+from bench.results.stats import Stat, percentile
+from bench.backends.timing import GenerationTiming, case_samples, concurrent_samples, generation_metrics
 
 
 def test_stat_on_known_samples():

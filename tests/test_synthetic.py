@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import synthetic as syn
-from bench.errors import UserError
+from bench.models import synthetic as syn
+from bench.models.synthetic import cache, writer
+from bench.results.errors import UserError
 
 DiskUsage = namedtuple("DiskUsage", "total used free")
 
@@ -347,8 +348,8 @@ def test_leftover_temp_folders(tmp_path):
     parent = syn.cache_path("tiny", 0, tmp_path).parent
     parent.mkdir(parents=True)
     final = syn.cache_path("tiny", 0, tmp_path).name
-    dead = parent / f".{final}{syn._TMP_MARK}999999999-abcd"  # no such pid
-    alive = parent / f".{final}{syn._TMP_MARK}1-abcd"  # pid 1 is always running
+    dead = parent / f".{final}{cache._TMP_MARK}999999999-abcd"  # no such pid
+    alive = parent / f".{final}{cache._TMP_MARK}1-abcd"  # pid 1 is always running
     for d in (dead, alive):
         d.mkdir()
         (d / "model-00001-of-00001.safetensors").write_bytes(b"partial")
@@ -359,7 +360,7 @@ def test_leftover_temp_folders(tmp_path):
 
 
 def test_interrupted_write_leaves_no_folder(tmp_path, monkeypatch):
-    real = syn._unit_chunks
+    real = writer.unit_chunks
 
     def interrupted(spec, unit, seed, device="cpu"):
         for item in real(spec, unit, seed, device):
@@ -367,12 +368,12 @@ def test_interrupted_write_leaves_no_folder(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
             yield item
 
-    monkeypatch.setattr(syn, "_unit_chunks", interrupted)
+    monkeypatch.setattr(writer, "unit_chunks", interrupted)
     with pytest.raises(KeyboardInterrupt):  # the original exception, not the writer's complaint
         syn.ensure("tiny", cache_dir=tmp_path, progress=False)
     parent = syn.cache_path("tiny", 0, tmp_path).parent
     assert list(parent.iterdir()) == []
-    monkeypatch.setattr(syn, "_unit_chunks", real)
+    monkeypatch.setattr(writer, "unit_chunks", real)
     assert syn.ensure("tiny", cache_dir=tmp_path, progress=False).written
 
 

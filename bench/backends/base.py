@@ -1,0 +1,55 @@
+"""What the sweep runner drives: something that loads a model and runs one repetition of a case.
+
+Two backends: ``transformers`` (in-process, bench/backends/transformers/) and ``openai`` (an
+OpenAI-compatible server over HTTP, bench/backends/openai/). The runner owns the sweep, warm-up,
+repetitions, trackers (memory, NVML), statistics, resume, out-of-memory handling and the results
+journal; a backend only describes itself, loads, prepares a case, runs it once, and cleans up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bench.backends.timing import GenerationTiming
+from bench.results import CaseKey, LoadRecord, ModelInfo
+
+
+@dataclass
+class Repetition:
+    """One run of a case: a clock per sequence or request, and what the backend measured itself."""
+
+    timings: list[GenerationTiming]
+    samples: dict[str, float] = field(default_factory=dict)  # metric name -> value, e.g. kv_cache_bytes
+
+
+class PreparedCase(Protocol):
+    """A case whose prompt is built, ready to run as often as the runner asks."""
+
+    def once(self, counted: bool = True) -> Repetition:
+        """One repetition: one generate call (or one wave of ``key.concurrency`` requests).
+        Warm-up runs pass ``counted=False`` and leave no trace in ``info``."""
+
+    def info(self) -> dict[str, Any]:
+        """Facts about the counted repetitions that are not metrics (the case's ``info``)."""
+
+
+class Backend(Protocol):
+    def describe(self) -> dict[str, Any]:
+        """The results file's ``backend`` object (kind, base_url, server, ...; never a secret)."""
+
+    def model_info(self) -> ModelInfo:
+        """The model as resolved (id, source, path, synthetic, parameters, ...)."""
+
+    def load(self, quant: str, attn: str) -> LoadRecord:
+        """Load (or connect) for one load group; the record's metrics hold the load phase and its
+        ``device`` tells the runner which trackers apply."""
+
+    def prepare(self, key: CaseKey) -> PreparedCase:
+        """Build the prompt for a case; called once before its warm-up."""
+
+    def recover(self) -> None:
+        """Free what a failed case left behind (after an out-of-memory)."""
+
+    def unload(self) -> None:
+        """Release the model of the current load group."""

@@ -1,0 +1,185 @@
+"""In-process backend: transformers ``model.generate`` with a per-token clock.
+
+The clock is a streamer (``streamer.py``): transformers calls ``put()`` once with the prompt, then
+once per step with the new token ids after they reached the CPU (so the device work for that token
+is done). CUDA is synchronized before the start clock and after generate returns. Memory and NVML
+are measured around each repetition by the runner's trackers, not here.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+from typing import Any
+
+from bench.backends.base import Repetition
+from bench.backends.timing import GenerationTiming, clock
+from bench.backends.transformers.streamer import make_clock_streamer
+from bench.models.prompts import Prompt, build_prompt, template_parts
+from bench.results import CaseKey, LoadRecord, ModelInfo
+from diagnostics.modelref import ModelRef
+
+
+@dataclass(frozen=True)
+class TransformersOptions:
+    device: str = "cpu"  # already resolved (bench.models.device.resolve_device): cpu or cuda:N
+    cache_dir: str | None = None  # where synthetic checkpoints are written
+    revision: str | None = None  # hub revision
+    natural_cap: int | None = None  # natural mode: the most new tokens (default: the case's length)
+
+
+def kv_cache_bytes(cache: Any) -> int | None:
+    """Bytes held by a transformers cache object (key and value tensors of every layer)."""
+    if cache is None:
+        return None
+    total = 0
+    layers = getattr(cache, "layers", None)
+    if layers is not None:
+        for layer in layers:
+            for name in ("keys", "values"):
+                t = getattr(layer, name, None)
+                if t is not None and hasattr(t, "numel"):
+                    total += t.numel() * t.element_size()
+        return total
+    for name in ("key_cache", "value_cache"):
+        for t in getattr(cache, name, []) or []:
+            total += t.numel() * t.element_size()
+    return total
+
+
+class TransformersBackend:
+    def __init__(self, ref: ModelRef, options: TransformersOptions = TransformersOptions(), progress: bool = True):
+        from bench.models.sources import resolve
+
+        self.options = options
+        self.resolved = resolve(ref, cache_dir=options.cache_dir, revision=options.revision, progress=progress,
+                                device=options.device)
+        self.loaded = None
+        self.record: LoadRecord | None = None
+
+    # ---- description -------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        import transformers
+
+        return {"kind": "transformers", "server": f"transformers {transformers.__version__}"}
+
+    def model_info(self) -> ModelInfo:
+        info = self.resolved.to_model_info()
+        if self.record is not None:
+            info.parameters = self.record.parameters
+        return info
+
+    # ---- loading -----------------------------------------------------------------------------
+
+    def load(self, quant: str, attn: str) -> LoadRecord:
+        from bench.backends.transformers.loading import load_model
+
+        self.loaded = load_model(self.resolved, device=self.options.device, quant=quant, attn=attn)
+        self.record = self.loaded.record
+        self.record.metrics["first_token_cold_s"] = self._first_token_cold()
+        return self.record
+
+    @property
+    def cuda(self) -> bool:
+        return self.loaded is not None and str(self.loaded.device).startswith("cuda")
+
+    def _first_token_cold(self) -> float:
+        """One token from a short prompt right after load: includes kernel compilation/autotuning."""
+        before, after = template_parts(self.loaded.tokenizer, "low")
+        prompt = build_prompt(self.loaded.tokenizer, "low", len(before) + len(after) + 8)
+        timing, _ = self.generate(prompt.ids, new_tokens=1, batch_size=1, cache="dynamic", natural=False)
+        return timing.arrivals[0] - timing.start if timing.arrivals else timing.end - timing.start
+
+    # ---- cases -------------------------------------------------------------------------------
+
+    def prepare(self, key: CaseKey) -> "TransformersCase":
+        return TransformersCase(self, key, build_prompt(self.loaded.tokenizer, key.effort, key.prompt_len))
+
+    def generation_kwargs(self, new_tokens: int, cache: str, natural: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"do_sample": False, "max_new_tokens": new_tokens, "return_dict_in_generate": True}
+        if natural:
+            from bench.models.channels import HarmonyTokens
+
+            # <|return|> ends the answer, <|call|> a tool call: where the model would stop.
+            kwargs["eos_token_id"] = HarmonyTokens.from_tokenizer(self.loaded.tokenizer).stop_ids
+        else:
+            kwargs["min_new_tokens"] = new_tokens
+        if cache == "static":
+            kwargs["cache_implementation"] = "static"
+        pad = self.loaded.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.loaded.model.generation_config.pad_token_id
+        if pad is not None:
+            kwargs["pad_token_id"] = pad
+        return kwargs
+
+    def generate(self, ids: list[int], new_tokens: int, batch_size: int, cache: str,
+                 natural: bool) -> tuple[GenerationTiming, Any]:
+        """One timed ``generate`` call: its clock and the cache it left (for its size)."""
+        import torch
+
+        input_ids = torch.tensor([ids] * batch_size, dtype=torch.long, device=self.loaded.device)
+        attention_mask = torch.ones_like(input_ids)
+        tracker = None
+        if natural:
+            from bench.models.channels import ChannelTracker
+
+            tracker = ChannelTracker(self.loaded.tokenizer)
+        kwargs = self.generation_kwargs(new_tokens, cache, natural)
+        self._sync()
+        timing = GenerationTiming(start=clock(), prompt_tokens=len(ids), batch_size=batch_size)
+        streamer = make_clock_streamer(timing, tracker)
+        with torch.inference_mode():
+            out = self.loaded.model.generate(
+                input_ids=input_ids, attention_mask=attention_mask, streamer=streamer, **kwargs
+            )
+        self._sync()
+        timing.end = clock()
+        if tracker is not None:
+            timing.channel_tokens = dict(tracker.counts)
+            timing.stop_reason = "stop" if timing.new_tokens < new_tokens else "length"
+        return timing, getattr(out, "past_key_values", None)
+
+    def _sync(self) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+
+    def recover(self) -> None:
+        gc.collect()
+        if self.cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def unload(self) -> None:
+        if self.loaded is not None:
+            from bench.backends.transformers.loading import unload
+
+            unload(self.loaded)
+        self.loaded = None
+        gc.collect()
+
+
+class TransformersCase:
+    """A case on a loaded model: its prompt built, ready to generate."""
+
+    def __init__(self, backend: TransformersBackend, key: CaseKey, prompt: Prompt):
+        self.backend, self.key, self.prompt = backend, key, prompt
+
+    def once(self, counted: bool = True) -> Repetition:
+        key = self.key
+        natural = key.mode == "natural"
+        cap = (self.backend.options.natural_cap or key.output_len) if natural else key.output_len
+        timing, cache = self.backend.generate(self.prompt.ids, cap, key.batch_size, key.cache, natural)
+        kv = kv_cache_bytes(cache)
+        return Repetition([timing], {"kv_cache_bytes": float(kv)} if kv is not None else {})
+
+    def info(self) -> dict[str, Any]:
+        model = self.backend.loaded.model
+        return {
+            "prompt_template_tokens": self.prompt.template_tokens,
+            "compiled_forward": getattr(model, "_compiled_call", None) is not None,
+        }

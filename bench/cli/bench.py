@@ -1,0 +1,131 @@
+"""`gptoss bench`: the benchmark sweep."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bench.cli.options import model_option, quiet_option
+from bench.models.device import DEVICES
+from diagnostics.modelref import ModelRef
+
+HELP = """Benchmark gpt-oss: load time, memory, time to first token and tokens/s.
+
+Comma lists are sweep axes; their product is the set of cases. Results go to
+OUT/results.json after every case, then a report beside it. Exit code 0 when
+every case ran or was recorded as oom/skipped, 1 when a case failed with an
+error, 2 on bad input, 130 when interrupted (resume with --resume).
+
+\b
+Examples:
+  gptoss bench --model synthetic:tiny                 # anywhere, CPU included, < 1 min
+  gptoss bench                                        # openai/gpt-oss-20b, defaults for a T4
+  gptoss bench --model synthetic:gpt-oss-20b --quant mxfp4,bf16 --cache dynamic,static
+  gptoss bench --mode natural --efforts low,high --lengths 2048
+  gptoss bench --out runs/t4 --resume                 # continue an interrupted run
+  gptoss bench --backend openai --base-url http://127.0.0.1:8000/v1 --model openai/gpt-oss-20b --concurrency 1,4
+"""
+
+
+@click.command("bench", help=HELP)
+@model_option("Hub id, local checkpoint folder, synthetic:NAME (tiny, gpt-oss-20b, gpt-oss-120b), or the served model name with --backend openai.")
+@click.option("--backend", type=click.Choice(["transformers", "openai"]), default="transformers", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--efforts", default="low,medium,high", show_default=True, help="Reasoning efforts.")
+@click.option("--lengths", default=None, help="New tokens per request (the cap in natural mode)  [default: 128,512; 32,64 for synthetic:tiny]")
+@click.option("--prompt-lengths", default="128", show_default=True, help="Prompt tokens, chat template included.")
+@click.option("--batch-sizes", default="1", show_default=True)
+@click.option("--concurrency", default="1", show_default=True, help="Requests in flight at once (--backend openai).")
+@click.option("--reps", type=int, default=3, show_default=True, help="Counted repetitions per case.")
+@click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted runs before them.")
+@click.option("--mode", type=click.Choice(["fixed", "natural"]), default="fixed", show_default=True, help="fixed: exactly the asked tokens; natural: the model stops when it wants.")
+@click.option("--quant", default="auto", show_default=True, help="auto, mxfp4, bf16 (comma list).")
+@click.option("--cache", "caches", default="dynamic", show_default=True, help="dynamic, static (comma list).")
+@click.option("--attn", default="auto", show_default=True, help="Attention implementation(s); the CPU needs eager.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("gptoss-results"), show_default=True)
+@click.option("--resume", is_flag=True, help="Skip cases already in OUT/results.json.")
+@click.option("--max-time", default=None, help="Stop starting cases past this budget (90s, 15m, 1h); the rest are recorded as skipped.")
+@click.option("--no-report", is_flag=True, help="Write results.json only.")
+@click.option("--measure-bandwidth", is_flag=True, help="Measure GPU memory bandwidth for the roofline instead of the datasheet figure.")
+@click.option("--cache-dir", default=None, help="Where synthetic checkpoints are written (default: the user cache).")
+@click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
+@click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--api-key-env", default=None, help="--backend openai: the environment variable holding the API key (never written anywhere).")
+@click.option("--timeout", "request_timeout_s", type=float, default=300.0, show_default=True, help="--backend openai: seconds per request.")
+@quiet_option
+def command(model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, warmup, mode,
+            quant, caches, attn, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir, revision,
+            base_url, api_key_env, request_timeout_s, quiet):
+    from bench.sweep.config import BenchConfig, default_lengths, parse_duration, parse_int_list, parse_list
+    from bench.results import CACHES, EFFORTS, QUANTS
+    from bench.sweep.runner import Interrupted
+    from bench.sweep.session import BenchRun
+
+    ref = ModelRef.served(model) if backend == "openai" else ModelRef.parse(model)
+    cfg = BenchConfig(
+        model=model,
+        backend=backend,
+        device=device,
+        efforts=parse_list(efforts, "--efforts", EFFORTS),
+        lengths=parse_int_list(lengths, "--lengths") if lengths else default_lengths(ref),
+        prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths"),
+        batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
+        concurrency=parse_int_list(concurrency, "--concurrency"),
+        reps=reps,
+        warmup=warmup,
+        mode=mode,
+        quants=parse_list(quant, "--quant", QUANTS),
+        caches=parse_list(caches, "--cache", CACHES),
+        attns=parse_list(attn, "--attn"),
+        max_time_s=parse_duration(max_time) if max_time else None,
+        cache_dir=cache_dir,
+        revision=revision,
+        measure_bandwidth=measure_bandwidth,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        request_timeout_s=request_timeout_s,
+    )
+    run = BenchRun(cfg, ref, out_dir, resume=resume)  # a wrong --out or --resume fails before any download
+    if backend == "openai":
+        from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
+
+        resolved_device = None
+        engine = OpenAIBackend(model, OpenAIOptions(base_url=base_url, api_key_env=api_key_env,
+                                                    request_timeout_s=request_timeout_s, seed=cfg.seed,
+                                                    natural_cap=cfg.natural_cap))
+    else:
+        from bench.backends.transformers.backend import TransformersBackend, TransformersOptions
+        from bench.models.device import resolve_device
+
+        resolved_device = resolve_device(device)
+        engine = TransformersBackend(ref, TransformersOptions(device=resolved_device, cache_dir=cache_dir, revision=revision,
+                                                             natural_cap=cfg.natural_cap),
+                                     progress=not quiet)
+    try:
+        outcome = run.run(engine, device=resolved_device, progress=not quiet)
+    except Interrupted as e:
+        click.echo(
+            f"interrupted: {e.done} of {e.total} cases are saved in {e.path}; "
+            f"run the same command with --resume to continue.",
+            err=True,
+        )
+        sys.exit(130)
+    from reports import render
+    from reports.tables import summary_table
+
+    click.echo(summary_table(outcome.results))
+    click.echo(f"\nresults: {outcome.results_path}")
+    if not no_report:
+        files = render([outcome.results], out_dir)
+        for p in (files.markdown, files.html):
+            if p:
+                click.echo(f"report:  {p}")
+    oom = [c for c in outcome.results.cases if c.status == "oom"]
+    errors = [c for c in outcome.results.cases if c.status == "error"]
+    if oom:
+        click.echo(f"{len(oom)} case(s) ran out of memory: recorded as oom (a result, not a failure).", err=True)
+    if errors:
+        click.echo(f"{len(errors)} case(s) failed with an error: see the report; exit code 1.", err=True)
+        sys.exit(1)

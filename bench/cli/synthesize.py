@@ -1,0 +1,48 @@
+"""`gptoss synthesize`: write a synthetic gpt-oss checkpoint to a folder."""
+
+from __future__ import annotations
+
+import click
+
+from bench.cli.options import quiet_option
+
+
+@click.command("synthesize")
+@click.argument("name", metavar="NAME")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Folder to write (default: the cache, see --cache-dir).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Cache root when --out is not given (default: $GPTOSS_CACHE or ~/.cache/gptoss-harness).")
+@click.option("--force", is_flag=True, help="Write again even when a valid checkpoint is already there.")
+@quiet_option
+def command(name: str, out: str | None, seed: int, cache_dir: str | None, force: bool, quiet: bool) -> None:
+    """Write a synthetic gpt-oss checkpoint (random weights, real shapes, MXFP4 experts).
+
+    NAME is tiny, gpt-oss-20b or gpt-oss-120b (the synthetic: prefix is optional). The folder
+    holds config.json, MXFP4 safetensors shards, a harmony tokenizer and a manifest; any server
+    that loads gpt-oss (transformers serve, vLLM) can load it offline. A valid folder is reused.
+    Prints the folder's path on stdout.
+
+    \b
+    Example:
+      gptoss synthesize tiny --out ./tiny-gptoss
+      gptoss synthesize gpt-oss-20b --out /data/gpt-oss-20b-synthetic   # 13.8 GB
+      transformers serve /data/gpt-oss-20b-synthetic --port 8000
+    """
+    from bench.models.device import resolve_device
+    from bench.models.synthetic import build, ensure, get_spec
+    from diagnostics.models import gb
+
+    spec = get_spec(name)
+    device = resolve_device("auto")  # where the quantizer runs; the bytes are the same anywhere
+    if out:
+        ck = build(spec.name, out, seed=seed, progress=not quiet, force=force, device=device)
+    else:
+        ck = ensure(spec.name, seed=seed, cache_dir=cache_dir, progress=not quiet, force=force, device=device)
+    size = gb(ck.manifest.get("total_bytes", 0))
+    if ck.written:
+        click.echo(f"wrote synthetic:{spec.name} (seed {seed}, {size}) in {ck.write_s:.1f} s", err=True)
+    else:
+        click.echo(f"synthetic:{spec.name} (seed {seed}) is already complete there; reused", err=True)
+    click.echo(str(ck.path))

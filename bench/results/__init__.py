@@ -1,0 +1,39 @@
+"""The results file: the contract between bench, reports, compare, history and export.
+
+One JSON document per run, versioned by its ``schema`` field and described by the JSON Schema in
+``bench/results/schema/results-1.schema.json``. It is validated on load; older versions are
+upgraded on load; it is written atomically after every case, so a crash, an out-of-memory or a
+lost Colab session loses nothing already measured.
+
+``metrics`` (the registry of names), ``records`` (the dataclasses), ``stats`` (``Stat``), ``io``
+(validate, upgrade, load, save), ``environment`` (the flat environment summary) and ``errors``.
+Everything else depends on this package, not on the code that runs models; the names below are
+its public surface.
+"""
+
+from bench.results.environment import SUMMARY_FIELDS, env_differences, summarize_environment
+from bench.results.errors import ResultsError, UserError
+from bench.results.io import SCHEMA_FILE, SCHEMA_VERSION, json_schema, load, parse, save, schema_version, upgrade, validate
+from bench.results.metrics import CASE_METRICS, LOAD_METRICS, METRICS, MetricSpec
+from bench.results.records import (
+    CACHES,
+    EFFORTS,
+    MODES,
+    QUANTS,
+    SCHEMA_ID,
+    STATUSES,
+    CaseKey,
+    CaseResult,
+    LoadRecord,
+    ModelInfo,
+    Results,
+    ResultWarning,
+)
+from bench.results.stats import Stat, percentile
+
+__all__ = [
+    "CACHES", "CASE_METRICS", "EFFORTS", "LOAD_METRICS", "METRICS", "MODES", "QUANTS", "SCHEMA_FILE", "SCHEMA_ID", "SCHEMA_VERSION",
+    "STATUSES", "SUMMARY_FIELDS", "CaseKey", "CaseResult", "LoadRecord", "MetricSpec", "ModelInfo", "Results",
+    "ResultWarning", "ResultsError", "Stat", "UserError", "env_differences", "json_schema", "load", "parse",
+    "percentile", "save", "schema_version", "summarize_environment", "upgrade", "validate",
+]

@@ -1,0 +1,67 @@
+"""The results of one run and the file that mirrors them: every change is saved at once.
+
+The runner changes results only through a journal, and the journal writes the file (atomically,
+validated) after each change, so a crash, an out-of-memory or a lost session loses nothing that
+was measured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.results import CaseKey, CaseResult, LoadRecord, Results, save
+from diagnostics.meta import now_iso
+
+
+class Journal:
+    def __init__(self, results: Results, path: Path):
+        self.results = results
+        self.path = Path(path)
+
+    def save(self) -> None:
+        save(self.results, self.path)
+
+    def start(self) -> None:
+        """A sweep begins (or resumes): the file says it is not complete."""
+        self.results.complete = False
+        self.save()
+
+    def add_case(self, case: CaseResult) -> None:
+        self.results.add_case(case)
+        self.save()
+
+    def skip(self, keys: list[CaseKey], why: str) -> None:
+        """Record cases as skipped, unless they already hold a result."""
+        for key in keys:
+            old = self.results.case(key)
+            if old is None or old.status == "skipped":
+                self.results.add_case(CaseResult(key=key, status="skipped", message=why))
+        self.save()
+
+    def fail_cases(self, keys: list[CaseKey], status: str, message: str) -> None:
+        for key in keys:
+            self.results.add_case(CaseResult(key=key, status=status, message=message))
+        self.save()
+
+    def add_load(self, record: LoadRecord, backend: dict) -> None:
+        """A load (or a connection) of one group: replaces an earlier record of the same group."""
+        res = self.results
+        res.backend = backend  # a server is known only once connected
+        res.loads = [x for x in res.loads if (x.quant, x.attn) != (record.quant, record.attn)] + [record]
+        if record.fallback_reason:
+            res.warn(
+                "fallback",
+                f"the MXFP4 experts were dequantized to {record.weights_path} (quant={record.quant}): {record.fallback_reason}",
+            )
+        if res.model.parameters is None and record.parameters:
+            res.model.parameters = record.parameters
+        self.save()
+
+    def warn(self, code: str, message: str, case: str | None = None) -> None:
+        self.results.warn(code, message, case)
+        self.save()
+
+    def finish(self, keys: list[CaseKey]) -> None:
+        self.results.complete = all(self.results.case(k) is not None for k in keys)
+        self.results.finished_at = now_iso()
+        self.save()

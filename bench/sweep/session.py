@@ -1,0 +1,159 @@
+"""One ``gptoss bench`` run from config to saved results.
+
+``BenchRun(cfg, ref, out_dir, resume=...)`` validates and opens the run before any backend
+exists, so a wrong ``--out`` or ``--resume`` fails before a download; ``run(backend, device)``
+takes the environment snapshot, the model's facts and the memory bandwidth, then drives the sweep
+through a journal that saves after every change. The CLI builds the backend and renders the
+report: it is the one place that wires bench, backends and reports together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.backends.base import Backend
+from bench.results import ModelInfo, Results, load, summarize_environment
+from bench.sweep.config import BenchConfig, validate
+from bench.sweep.journal import Journal
+from bench.sweep.runner import run_sweep
+from diagnostics.errors import UserError
+from diagnostics.meta import tool_version
+from diagnostics.modelref import ModelRef
+
+log = logging.getLogger("gptoss.bench")
+
+RESUME_FIELDS = ("model", "backend", "device", "reps", "warmup", "mode")
+
+
+@dataclass
+class BenchOutcome:
+    results: Results
+    results_path: Path
+
+
+class BenchRun:
+    def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False):
+        validate(cfg)
+        self.cfg, self.ref = cfg, ref
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / "results.json"
+        self.existing: Results | None = None
+        if self.path.exists():
+            if not resume:
+                raise UserError(
+                    f"{self.path} already exists; pass --resume to continue that run, or --out to write a new one."
+                )
+            self.existing = load(self.path)
+            _check_resume(self.existing, cfg)
+        elif resume:
+            log.warning("--resume: no %s yet, starting a new run", self.path)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create the output folder {self.out_dir} ({e.strerror}); pass a writable --out.") from None
+
+    def run(self, backend: Backend, *, device: str | None = None, progress: bool = True) -> BenchOutcome:
+        """Run the sweep on ``backend``. ``device`` is where an in-process model runs (``cpu``,
+        ``cuda:N``; None for a server), as the CLI resolved it."""
+        cfg = self.cfg
+        if self.existing is not None:
+            res = self.existing
+            res.config = cfg.to_dict()
+        else:
+            res = self._start(backend)
+            if device is not None:  # where the model actually runs (--device cpu on a GPU machine is a CPU run)
+                res.env_summary["device"] = device.split(":", 1)[0]
+        journal = Journal(res, self.path)
+        bandwidth = _gpu_bandwidth(cfg, res)
+        try:
+            run_sweep(cfg, backend, journal, progress=progress, bandwidth=bandwidth)
+        finally:
+            _validity_warnings(res)
+            journal.save()
+        return BenchOutcome(results=res, results_path=self.path)
+
+    def _start(self, backend: Backend) -> Results:
+        environment = _environment(self.ref)
+        model = backend.model_info()
+        _apply_spec(model, self.ref)
+        res = Results(
+            model=model,
+            backend=backend.describe(),
+            config=self.cfg.to_dict(),
+            environment=environment,
+            env_summary=summarize_environment(environment) if "facts" in environment else {},
+            tool_version=tool_version(),
+            run_id=uuid.uuid4().hex[:12],
+        )
+        if model.synthetic:
+            res.warn("synthetic", "random synthetic weights: speed and memory transfer to the real model, the text does not")
+        return res
+
+
+def _environment(ref: ModelRef) -> dict:
+    """The same snapshot `gptoss check --json` prints (secrets redacted), or why it is missing."""
+    try:
+        from diagnostics import snapshot
+
+        # Through JSON once, so the results file holds exactly what `gptoss check --json` prints.
+        return json.loads(json.dumps(snapshot(model=ref).to_dict()))
+    except Exception as exc:  # the benchmark must not die because a diagnostic did
+        log.warning("environment snapshot failed: %s", exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _apply_spec(model: ModelInfo, ref: ModelRef) -> None:
+    """Known gpt-oss shapes (a hub id, a synthetic name, or a local folder whose config.json has
+    one): active parameters and bytes read per decoded token (the roofline)."""
+    spec = ref.spec
+    if spec is None:
+        return
+    model.active_parameters = int(spec.params_active)
+    model.bytes_per_token = {path: float(spec.bytes_per_token(path)) for path in ("mxfp4", "bf16")}
+
+
+def _gpu_bandwidth(cfg: BenchConfig, res: Results) -> float | None:
+    from bench.sweep import bandwidth
+
+    if res.env_summary.get("device") != "cuda" or cfg.backend != "transformers":
+        res.gpu = {"name": res.env_summary.get("gpu"), "memory_bandwidth_bytes_s": None, "bandwidth_source": "not applicable"}
+        return None
+    gpus = (res.environment.get("facts") or {}).get("gpus") or [{}]
+    bw = (
+        bandwidth.measure()
+        if cfg.measure_bandwidth
+        else bandwidth.datasheet(res.env_summary.get("gpu"), gpus[0].get("memory_total_bytes"))
+    )
+    res.gpu = {
+        "name": res.env_summary.get("gpu"),
+        "memory_bandwidth_bytes_s": bw.bytes_per_s,
+        "bandwidth_source": bw.source,
+    }
+    return bw.bytes_per_s
+
+
+def _validity_warnings(res: Results) -> None:
+    """Throttling and contention seen by NVML during cases; a CPU run."""
+    if res.env_summary.get("device") == "cpu" and res.backend.get("kind") == "transformers":
+        res.warn("cpu", "ran on the CPU: figures say nothing about a GPU")
+    for case in res.cases:
+        nvml = case.info.get("nvml") or {}
+        reasons = nvml.get("throttle_reasons") or []
+        if reasons:
+            res.warn("throttling", f"the GPU slowed down ({', '.join(reasons)}) during this case", case.key.id)
+        if nvml.get("other_processes_max"):
+            res.warn("contention", f"{nvml['other_processes_max']} other process(es) used the GPU during this case", case.key.id)
+
+
+def _check_resume(existing: Results, cfg: BenchConfig) -> None:
+    old = existing.config
+    for name in RESUME_FIELDS:
+        if old.get(name) != getattr(cfg, name):
+            raise UserError(
+                f"--resume: the saved run used {name}={old.get(name)!r} but this command says "
+                f"{getattr(cfg, name)!r}; repeat the original command with --resume, or use another --out."
+            )

@@ -1,0 +1,85 @@
+"""Measurements wrapped around each counted repetition, owned by the runner.
+
+``with tracker.track():`` around one repetition, then ``tracker.collect()`` once the case is done
+gives per-metric samples and facts for the case's info (and forgets them, ready for the next case).
+Which trackers run depends on the device the model landed on: on a CUDA GPU, torch's peak memory
+and the NVML sampler; elsewhere (a CPU run, a server) none.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+from bench.sweep.nvml import NvmlMonitor, NvmlWindow
+
+
+@dataclass
+class Tracked:
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Tracker(Protocol):
+    def track(self) -> Any:
+        """A context manager around one counted repetition."""
+
+    def collect(self) -> Tracked:
+        """What the repetitions tracked since the last call saw; starts afresh."""
+
+
+class PeakMemoryTracker:
+    """torch's peak allocated and reserved bytes on one CUDA device, one sample per repetition."""
+
+    def __init__(self, device: str):
+        import torch
+
+        self._cuda = torch.cuda
+        self.device = device
+        self._tracked = Tracked()
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        self._cuda.reset_peak_memory_stats(self.device)
+        yield
+        samples = self._tracked.samples
+        samples.setdefault("peak_alloc_bytes", []).append(float(self._cuda.max_memory_allocated(self.device)))
+        samples.setdefault("peak_reserved_bytes", []).append(float(self._cuda.max_memory_reserved(self.device)))
+
+    def collect(self) -> Tracked:
+        out, self._tracked = self._tracked, Tracked()
+        return out
+
+
+class NvmlTracker:
+    """NVML sampled in the background during each repetition: device memory in use, throttling and
+    other processes on the GPU, summarised over the case (``info.nvml``)."""
+
+    def __init__(self, index: int = 0, monitor: NvmlMonitor | None = None):
+        self.monitor = monitor or NvmlMonitor(index=index)
+        self._window = NvmlWindow()
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        self.monitor.start()
+        try:
+            yield
+        finally:
+            self._window.samples.extend(self.monitor.stop().samples)
+
+    def collect(self) -> Tracked:
+        window, self._window = self._window, NvmlWindow()
+        if not self.monitor.available:
+            return Tracked()
+        used = window.max_used_bytes
+        return Tracked(samples={"nvml_used_bytes": [float(used)]} if used is not None else {},
+                       info={"nvml": window.summary()})
+
+
+def trackers_for(device: str | None) -> list[Tracker]:
+    """The trackers for a model on ``device`` (``cuda:N``, ``cpu``, or None for a server)."""
+    if not device or not device.startswith("cuda"):
+        return []
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    return [PeakMemoryTracker(f"cuda:{index}"), NvmlTracker(index)]
