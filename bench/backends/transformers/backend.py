@@ -56,8 +56,7 @@ class TransformersBackend:
         from bench.models.sources import resolve
 
         self.options = options
-        self.resolved = resolve(ref, cache_dir=options.cache_dir, revision=options.revision, progress=progress,
-                                device=options.device)
+        self.resolved = resolve(ref, cache_dir=options.cache_dir, revision=options.revision, progress=progress)
         self.loaded = None
         self.record: LoadRecord | None = None
         self.graphs = None  # GraphCache of the loaded model (--decode graph)

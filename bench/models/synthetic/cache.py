@@ -3,6 +3,7 @@ into a temporary sibling, renamed into place when complete; a damaged folder is 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -20,7 +21,7 @@ from diagnostics.meta import tool_version
 from diagnostics.models import gb
 
 #: Bump when the bytes written for a (name, seed) change; old cache folders are then ignored.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_SEED = 0
 _TMP_MARK = ".tmp-"
 
@@ -136,9 +137,10 @@ class SyntheticCheckpoint:
 
 def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: bool = True, force: bool = False,
           disk_usage: Callable = shutil.disk_usage, log: Callable[[str], None] | None = None,
-          max_shard_bytes: int = MAX_SHARD_BYTES, device: str | None = None) -> SyntheticCheckpoint:
+          max_shard_bytes: int = MAX_SHARD_BYTES, jobs: int | None = None) -> SyntheticCheckpoint:
     """Make ``folder`` a complete synthetic checkpoint of (name, seed): reuse it when valid,
-    else write it into a temporary sibling and rename that into place."""
+    else write it into a temporary sibling (``jobs`` writer threads, default one per core) and
+    rename that into place."""
     spec = get_spec(name)
     folder = Path(folder).expanduser().absolute()
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -163,7 +165,7 @@ def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: boo
     tmp = parent / f".{folder.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     t0 = time.perf_counter()
     try:
-        files = write_checkpoint(spec, seed, tmp, progress=progress, max_shard_bytes=max_shard_bytes, device=device)
+        files = write_checkpoint(spec, seed, tmp, progress=progress, max_shard_bytes=max_shard_bytes, jobs=jobs)
         manifest = {
             "kind": "gptoss-harness/synthetic-checkpoint",
             "name": spec.name,
@@ -179,6 +181,14 @@ def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: boo
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         write_s = time.perf_counter() - t0
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise UserError(
+            f"the disk under {parent} filled up while writing synthetic:{spec.name} ({gb(spec.checkpoint_bytes())}); "
+            "free some space or pass --cache-dir on a larger disk."
+        ) from None
+    else:
         try:
             os.rename(tmp, folder)
         except OSError:
@@ -194,7 +204,7 @@ def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: boo
 
 def ensure(name: str, seed: int = DEFAULT_SEED, cache_dir: str | Path | None = None, progress: bool = True,
            disk_usage: Callable = shutil.disk_usage, force: bool = False,
-           device: str | None = None) -> SyntheticCheckpoint:
+           jobs: int | None = None) -> SyntheticCheckpoint:
     """The cached synthetic checkpoint of (name, seed), written first when needed."""
     return build(name, cache_path(name, seed, cache_dir), seed=seed, progress=progress, force=force,
-                 disk_usage=disk_usage, device=device)
+                 disk_usage=disk_usage, jobs=jobs)
