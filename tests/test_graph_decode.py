@@ -105,20 +105,31 @@ def test_sliding_update_matches_transformers_in_both_states():
 
 
 def test_a_wrong_step_is_caught_by_the_fidelity_check(model, monkeypatch):
-    """Fidelity is checked, not assumed: a step that looks one slot too far breaks it."""
+    """Fidelity is checked, not assumed: a step whose full-attention layers also see the empty
+    slots after the current position (scores 0, values 0) breaks it."""
     ids = _ids(1, 40)
     decoder = GraphDecoder(model, 1, 128, capture=False)
     real = decoder._masks
 
-    def shifted():
+    def leaky():
         masks = real()
-        masks["full_attention"] = masks["full_attention"].roll(1, dims=-1)
+        masks["full_attention"] = torch.zeros_like(masks["full_attention"])
         return masks
 
-    monkeypatch.setattr(decoder, "_masks", shifted)
+    monkeypatch.setattr(decoder, "_masks", leaky)
     fidelity = check_fidelity(decoder, ids, 64)
-    assert not fidelity.ok and not fidelity.tokens_equal
-    assert "another token" in fidelity.reason()
+    assert not fidelity.ok and fidelity.reason()
+    assert fidelity.max_abs_logit_diff > 0
+
+
+def test_drift_beyond_rounding_fails_even_with_the_same_tokens():
+    same_tokens = graph_mod.Fidelity(steps=64, tokens_equal=True, first_mismatch=None, max_abs_logit_diff=0.01,
+                                     min_logit_cosine=0.9998, nocache_cosine_static=0.998, nocache_cosine_graph=0.9975,
+                                     nocache_top1_static=1.0, nocache_top1_graph=1.0)
+    assert not same_tokens.ok and "drifts further" in same_tokens.reason()
+    rounding = graph_mod.Fidelity(steps=64, tokens_equal=True, first_mismatch=None, max_abs_logit_diff=1e-3,
+                                  min_logit_cosine=0.99999, nocache_cosine_static=0.998, nocache_cosine_graph=0.99799)
+    assert rounding.ok and rounding.reason() is None
 
 
 def test_eager_reference_is_transformers_own_decoding(model):

@@ -73,8 +73,9 @@ def _sliding_update(pos: torch.Tensor, window: int, device):
 
 
 # Slack when comparing the graph's drift from a cache-free forward with transformers' own
-# StaticCache's drift: the two are the same arithmetic, so any real difference is a defect.
-COSINE_SLACK = 1e-3
+# StaticCache's drift: the two are the same arithmetic (on the CPU bit for bit), so anything
+# beyond rounding noise is a defect.
+COSINE_SLACK = 1e-4
 
 
 @dataclass
