@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.backends.base import Backend
 from bench.results import ModelInfo, Results, load, summarize_environment
-from bench.sweep.config import BenchConfig, validate
+from bench.sweep.config import BenchConfig, Note, validate
 from bench.sweep.journal import Journal
 from bench.sweep.runner import run_sweep
 from diagnostics.errors import UserError
@@ -36,9 +36,10 @@ class BenchOutcome:
 
 
 class BenchRun:
-    def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False):
+    def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False,
+                 notes: list[Note] = ()):
         validate(cfg)
-        self.cfg, self.ref = cfg, ref
+        self.cfg, self.ref, self.notes = cfg, ref, list(notes)
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / "results.json"
         self.existing: Results | None = None
@@ -91,6 +92,8 @@ class BenchRun:
         )
         if model.synthetic:
             res.warn("synthetic", "random synthetic weights: speed and memory transfer to the real model, the text does not")
+        for note in self.notes:
+            res.warn(note.code, note.message)
         return res
 
 
