@@ -9,6 +9,7 @@ import click
 
 from bench.cli.options import model_option, quiet_option
 from bench.models.device import DEVICES
+from diagnostics.errors import UserError
 from diagnostics.modelref import ModelRef
 
 HELP = """Benchmark gpt-oss: load time, memory, time to first token and tokens/s.
@@ -26,6 +27,9 @@ Examples:
   gptoss bench --mode natural --efforts low,high --lengths 2048
   gptoss bench --out runs/t4 --resume                 # continue an interrupted run
   gptoss bench --backend openai --base-url http://127.0.0.1:8000/v1 --model openai/gpt-oss-20b --concurrency 1,4
+  gptoss bench --backend openai --base-url URL --model NAME --load closed --concurrency 1,8,32 --duration 60s
+  gptoss bench --backend openai --base-url URL --model NAME --load poisson --request-rate 1,4,16,inf \\
+      --num-requests 200 --slo ttft_s:2,tpot_s:0.015 --dataset prompts.jsonl --efforts low:0.5,high:0.5
 """
 
 
@@ -35,11 +39,11 @@ Examples:
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--efforts", default="low,medium,high", show_default=True, help="Reasoning efforts.")
 @click.option("--lengths", default=None, help="New tokens per request (the cap in natural mode)  [default: 128,512; 32,64 for synthetic:tiny]")
-@click.option("--prompt-lengths", default="128", show_default=True, help="Prompt tokens, chat template included.")
+@click.option("--prompt-lengths", default=None, help="Prompt tokens, chat template included.  [default: 128]")
 @click.option("--batch-sizes", default="1", show_default=True)
-@click.option("--concurrency", default="1", show_default=True, help="Requests in flight at once (--backend openai).")
+@click.option("--concurrency", default=None, help="--backend openai: requests in flight at once; clients of a closed loop; the cap of an open loop (0: none).  [default: 1; open loops: 0]")
 @click.option("--reps", type=int, default=3, show_default=True, help="Counted repetitions per case.")
-@click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted runs before them.")
+@click.option("--warmup", default="1", show_default=True, help="Uncounted runs before them; with --load, uncounted requests (a number) or a period (10s).")
 @click.option("--mode", type=click.Choice(["fixed", "natural"]), default="fixed", show_default=True, help="fixed: exactly the asked tokens; natural: the model stops when it wants.")
 @click.option("--quant", default="auto", show_default=True, help="auto, mxfp4, bf16 (comma list).")
 @click.option("--cache", "caches", default="dynamic", show_default=True, help="dynamic, static (comma list).")
@@ -53,28 +57,42 @@ Examples:
 @click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
 @click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--api-key-env", default=None, help="--backend openai: the environment variable holding the API key (never written anywhere).")
-@click.option("--timeout", "request_timeout_s", type=float, default=300.0, show_default=True, help="--backend openai: seconds per request.")
+@click.option("--timeout", "request_timeout_s", type=float, default=300.0, show_default=True, help="--backend openai: seconds per request, the whole request bounded.")
+@click.option("--load", "load", type=click.Choice(["waves", "closed", "poisson", "gamma"]), default="waves", show_default=True,
+              help="--backend openai: waves of --concurrency requests per repetition; closed: --concurrency clients sending back to back; poisson/gamma: requests arriving at --request-rate.")
+@click.option("--request-rate", default=None, help="--load poisson|gamma: requests per second (comma list; inf sends all at once).")
+@click.option("--burstiness", default=None, help="--load gamma: the shape of the gaps between arrivals (comma list; 1 is Poisson, below 1 burstier).  [default: 1]")
+@click.option("--num-requests", type=int, default=None, help="--load: counted requests per case.  [default: 100]")
+@click.option("--duration", default=None, help="--load: the counted period per case instead (60s, 5m).")
+@click.option("--slo", default=None, help="--load: goodput against per-request bounds in seconds, e.g. ttft_s:2,tpot_s:0.015.")
+@click.option("--dataset", type=click.Path(dir_okay=True, path_type=Path), default=None,
+              help="--load: prompts from a JSONL file ({\"prompt\"} or {\"messages\"}, optional output_len) or ShareGPT-style JSON.")
 @quiet_option
 def command(model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, warmup, mode,
             quant, caches, attn, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir, revision,
-            base_url, api_key_env, request_timeout_s, quiet):
-    from bench.sweep.config import BenchConfig, default_lengths, parse_duration, parse_int_list, parse_list
-    from bench.results import CACHES, EFFORTS, QUANTS
+            base_url, api_key_env, request_timeout_s, load, request_rate, burstiness, num_requests, duration, slo,
+            dataset, quiet):
+    from bench.sweep.config import (BenchConfig, default_lengths, parse_duration, parse_efforts, parse_int_list, parse_list,
+                                    parse_positive_floats, parse_rates, parse_warmup)
+    from bench.results import CACHES, QUANTS
     from bench.sweep.runner import Interrupted
     from bench.sweep.session import BenchRun
 
     ref = ModelRef.served(model) if backend == "openai" else ModelRef.parse(model)
+    warmup_n, warmup_s = parse_warmup(warmup, sustained=load != "waves")
+    open_loop = load in ("poisson", "gamma")
     cfg = BenchConfig(
         model=model,
         backend=backend,
         device=device,
-        efforts=parse_list(efforts, "--efforts", EFFORTS),
+        efforts=parse_efforts(efforts),
         lengths=parse_int_list(lengths, "--lengths") if lengths else default_lengths(ref),
-        prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths"),
+        prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths") if prompt_lengths is not None else [128],
         batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
-        concurrency=parse_int_list(concurrency, "--concurrency"),
+        concurrency=(parse_int_list(concurrency, "--concurrency", minimum=0 if open_loop else 1) if concurrency is not None
+                     else [0 if open_loop else 1]),
         reps=reps,
-        warmup=warmup,
+        warmup=warmup_n,
         mode=mode,
         quants=parse_list(quant, "--quant", QUANTS),
         caches=parse_list(caches, "--cache", CACHES),
@@ -86,7 +104,25 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         base_url=base_url,
         api_key_env=api_key_env,
         request_timeout_s=request_timeout_s,
+        load=load,
+        request_rates=parse_rates(request_rate) if request_rate is not None else [],
+        burstiness=parse_positive_floats(burstiness, "--burstiness") if burstiness is not None else [1.0],
+        num_requests=num_requests,
+        duration_s=parse_duration(duration, "--duration") if duration is not None else None,
+        warmup_s=warmup_s,
+        slo=slo,
+        dataset=str(dataset) if dataset is not None else None,
     )
+    if slo is not None:
+        from bench.results.serving import Slo
+
+        cfg.slo = Slo.parse(slo).text
+    if dataset is not None:
+        from bench.models.dataset import read_dataset
+
+        if prompt_lengths is not None:
+            raise UserError("--dataset brings its own prompts; drop --prompt-lengths.")
+        read_dataset(dataset)  # a malformed file fails here, in one sentence, before any request
     run = BenchRun(cfg, ref, out_dir, resume=resume)  # a wrong --out or --resume fails before any download
     if backend == "openai":
         from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
@@ -94,7 +130,7 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         resolved_device = None
         engine = OpenAIBackend(model, OpenAIOptions(base_url=base_url, api_key_env=api_key_env,
                                                     request_timeout_s=request_timeout_s, seed=cfg.seed,
-                                                    natural_cap=cfg.natural_cap))
+                                                    natural_cap=cfg.natural_cap, dataset=cfg.dataset))
     else:
         from bench.backends.transformers.backend import TransformersBackend, TransformersOptions
         from bench.models.device import resolve_device

@@ -19,6 +19,7 @@ from typing import Callable
 from bench.backends.base import Backend
 from bench.backends.timing import case_samples, clock, concurrent_samples
 from bench.results import METRICS, CaseKey, CaseResult, LoadRecord, Stat
+from bench.results.serving import Slo, aggregate, load_facts
 from bench.sweep.budget import Budget
 from bench.sweep.config import BenchConfig
 from bench.sweep.journal import Journal
@@ -181,6 +182,8 @@ def run_case(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
 def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
              weights_path: str | None) -> CaseResult:
     prepared = backend.prepare(key)
+    if key.load != "waves":
+        return _measure_load(prepared, key, cfg, trackers, weights_path)
     started = clock()
     for _ in range(cfg.warmup):
         prepared.once(counted=False)
@@ -208,4 +211,33 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
         metrics={name: Stat.of(values) for name, values in samples.items() if name in METRICS},
         weights_path=weights_path,
         info=info,
+    )
+
+
+def _measure_load(prepared, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
+                  weights_path: str | None) -> CaseResult:
+    """A sustained load: one run with its own warm-up; the metrics are computed afterwards from
+    its per-request records, which the case keeps."""
+    with ExitStack() as stack:
+        for tracker in trackers:
+            stack.enter_context(tracker.track())
+        log = prepared.run_load(cfg.load_plan(key))
+    slo = Slo.parse(cfg.slo) if cfg.slo else None
+    samples = aggregate(log, slo)
+    info = prepared.info()
+    info["load"] = load_facts(log)
+    if slo is not None:
+        info["slo"] = slo.text
+    for tracker in trackers:
+        tracked = tracker.collect()
+        info.update(tracked.info)
+        for name, values in tracked.samples.items():
+            samples.setdefault(name, []).extend(values)
+    return CaseResult(
+        key=key,
+        status="ok",
+        metrics={name: Stat.of(values) for name, values in samples.items() if name in METRICS},
+        weights_path=weights_path,
+        info=info,
+        requests=log,
     )
