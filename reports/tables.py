@@ -268,6 +268,11 @@ SPEED_METRICS = [
     "roofline_frac",
     "warmup_s",
 ]
+SERVING_METRICS = [
+    "request_throughput", "goodput_req_s", "goodput_frac", "error_rate", "tpot_s",
+    "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s",
+    "e2e_p50_s", "e2e_p90_s", "e2e_p99_s", "itl_all_p50_s", "itl_all_p90_s", "itl_all_p99_s",
+]
 MEMORY_METRICS = ["peak_alloc_bytes", "peak_reserved_bytes", "nvml_used_bytes", "kv_cache_bytes"]
 CHANNEL_METRICS = ["analysis_tokens", "final_tokens", "time_to_final_s"]
 
@@ -290,6 +295,13 @@ METRIC_LABELS = {
     "final_tokens": "final tokens",
     "time_to_final_s": "time to final",
     "warmup_s": "warm-up",
+    "tpot_s": "TPOT",
+    "request_throughput": "requests",
+    "goodput_req_s": "goodput",
+    "goodput_frac": "within SLO",
+    "error_rate": "errors",
+    **{f"{m}_p{q}_s": f"{label} p{q}" for m, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "e2e"), ("itl_all", "ITL"))
+       for q in (50, 90, 99)},
 }
 
 SPREAD_NOTE = "Each value: median ± sample standard deviation over the n repetitions."
@@ -304,7 +316,7 @@ def metric_header(metric: str, unit_label: str) -> str:
 
 def other_metrics(rs: RunSet) -> list[str]:
     """Metrics present in the cases that no named group lists (a newer writer's additions)."""
-    known = set(SPEED_METRICS) | set(MEMORY_METRICS) | set(CHANNEL_METRICS)
+    known = set(SPEED_METRICS) | set(SERVING_METRICS) | set(MEMORY_METRICS) | set(CHANNEL_METRICS)
     found = {m for _, c in rs.cases() for m in c.metrics}
     return sorted(found - known)
 
@@ -509,6 +521,7 @@ __all__ = [
     "write_cases_csv",
     "warning_lines",
     "SPEED_METRICS",
+    "SERVING_METRICS",
     "MEMORY_METRICS",
     "CHANNEL_METRICS",
     "fmt",
