@@ -208,3 +208,20 @@ def test_the_knee_is_the_last_level_before_latency_climbs():
     assert knee([1, 2], [1, 5]) is None
     # saturated: throughput falls back while latency climbs; still found in load order
     assert knee([1, 2, 3, 2.9, 2.8], [0.1, 0.11, 0.15, 1.0, 3.0]) == 2
+
+
+def test_damaged_request_columns_are_one_clear_error(tmp_path):
+    from bench.results import ResultsError
+
+    key = CaseKey("low", 8, 0, cache="server", quant="server", attn="server", load="closed")
+    res = Results(model=ModelInfo(id="m", source="server"), backend={"kind": "openai"})
+    res.add_case(CaseResult(key=key, requests=_log()))
+    path = save(res, tmp_path / "results.json")
+    doc = json.loads(path.read_text())
+    for column, value in (("ttft_s", [0.1, "x", 0.2, None]), ("gaps_us", [[1], [2.5], [], []]), ("e2e_s", [1.0])):
+        bad = json.loads(json.dumps(doc))
+        bad["cases"][0]["requests"][column] = value
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ResultsError, match=rf"cases/0/requests: {column} ") as err:
+            load(path)
+        assert "\n" not in str(err.value)
