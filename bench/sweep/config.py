@@ -209,34 +209,24 @@ def parse_efforts(text: str) -> list[str]:
     return ["+".join(f"{name}:{value / total:.4g}" for name, value in shares.items())]
 
 
+def _positive(item: str, option: str, example: str) -> float:
+    try:
+        value = float(item)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or not math.isfinite(value):
+        raise UserError(f"{option} got {item!r}; give numbers above 0, e.g. {option} {example}.")
+    return value
+
+
 def parse_rates(text: str) -> list[float | None]:
     """``--request-rate 1,4,inf`` -> [1.0, 4.0, None] (None: every request at once)."""
-    out: list[float | None] = []
-    for item in parse_list(text, "--request-rate"):
-        if item.lower() in ("inf", "infinity"):
-            out.append(None)
-            continue
-        try:
-            value = float(item)
-        except ValueError:
-            value = -1.0
-        if not value > 0 or not math.isfinite(value):
-            raise UserError(f"--request-rate got {item!r}; give requests per second above 0 (or inf), e.g. --request-rate 1,4,inf.")
-        out.append(value)
-    return out
+    return [None if item.lower() in ("inf", "infinity") else _positive(item, "--request-rate", "1,4,inf (requests per second)")
+            for item in parse_list(text, "--request-rate")]
 
 
 def parse_positive_floats(text: str, option: str) -> list[float]:
-    out = []
-    for item in parse_list(text, option):
-        try:
-            value = float(item)
-        except ValueError:
-            value = -1.0
-        if not value > 0 or not math.isfinite(value):
-            raise UserError(f"{option} got {item!r}; give numbers above 0, e.g. {option} 0.5,1,2.")
-        out.append(value)
-    return out
+    return [_positive(item, option, "0.5,1,2") for item in parse_list(text, option)]
 
 
 def validate(cfg: BenchConfig) -> None:

@@ -198,20 +198,31 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
         for name, values in [*per.items(), *((n, [v]) for n, v in rep.samples.items())]:
             samples.setdefault(name, []).extend(values)
     info = prepared.info()
-    for tracker in trackers:
-        tracked = tracker.collect()
-        info.update(tracked.info)
-        for name, values in tracked.samples.items():
-            samples.setdefault(name, []).extend(values)
+    _collect(trackers, info, samples)
     if cfg.warmup:
         samples["warmup_s"] = [warmup_s]
+    return _measured(key, samples, weights_path, info)
+
+
+def _measured(key: CaseKey, samples: dict[str, list[float]], weights_path: str | None, info: dict,
+              requests=None) -> CaseResult:
     return CaseResult(
         key=key,
         status="ok",
         metrics={name: Stat.of(values) for name, values in samples.items() if name in METRICS},
         weights_path=weights_path,
         info=info,
+        requests=requests,
     )
+
+
+def _collect(trackers: list[Tracker], info: dict, samples: dict[str, list[float]]) -> None:
+    """What the trackers saw during the counted work, into the case's info and samples."""
+    for tracker in trackers:
+        tracked = tracker.collect()
+        info.update(tracked.info)
+        for name, values in tracked.samples.items():
+            samples.setdefault(name, []).extend(values)
 
 
 def _measure_load(prepared, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
@@ -228,16 +239,5 @@ def _measure_load(prepared, key: CaseKey, cfg: BenchConfig, trackers: list[Track
     info["load"] = load_facts(log)
     if slo is not None:
         info["slo"] = slo.text
-    for tracker in trackers:
-        tracked = tracker.collect()
-        info.update(tracked.info)
-        for name, values in tracked.samples.items():
-            samples.setdefault(name, []).extend(values)
-    return CaseResult(
-        key=key,
-        status="ok",
-        metrics={name: Stat.of(values) for name, values in samples.items() if name in METRICS},
-        weights_path=weights_path,
-        info=info,
-        requests=log,
-    )
+    _collect(trackers, info, samples)
+    return _measured(key, samples, weights_path, info, requests=log)
