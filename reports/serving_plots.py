@@ -67,14 +67,16 @@ def plot_latency_throughput(rs: RunSet) -> Plot:
     if not series:
         plot.skipped = "no sustained-load case (gptoss bench --backend openai --load closed|poisson|gamma)"
         return plot
-    values = [c.median(f"{m}_p{q}_s") for cases in series.values() for c in cases for m, _ in PANELS for q in (50, 99)]
-    unit = display_unit("s", [v for v in values if v is not None])
+    panels = [(m, name) for m, name in PANELS if any(c.median(f"{m}_p50_s") is not None for cs in series.values() for c in cs)]
+    units = {m: display_unit("s", [v for cases in series.values() for c in cases for q in (50, 99)
+                                   if (v := c.median(f"{m}_p{q}_s")) is not None]) for m, _ in panels}
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10.0, 4.2), layout="constrained")
+    width = 5.0 * len(panels) + 0.6
+    fig = Figure(figsize=(width, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(PANELS))
+    axes = list(fig.subplots(1, len(panels), squeeze=False)[0])
     many = len({g[2:] for g in series}) > 1
     knees = []
     for n, (group, cases) in enumerate(series.items()):
@@ -82,25 +84,31 @@ def plot_latency_throughput(rs: RunSet) -> Plot:
         xs = [c.median("request_throughput") for c in cases]
         k = knee(xs, [c.median("e2e_p50_s") for c in cases])
         label = _label(rs, group, many)
-        for ax, (metric, _) in zip(axes, PANELS):
+        for ax, (metric, _) in zip(axes, panels):
+            unit = units[metric]
             for q, style in ((50, "-"), (99, "--")):
                 pts = [(x, c.median(f"{metric}_p{q}_s")) for x, c in zip(xs, cases) if c.median(f"{metric}_p{q}_s") is not None]
                 if pts:
                     ax.plot([p[0] for p in pts], [unit(p[1]) for p in pts], style, marker="o", markersize=4, color=color,
                             label=label if q == 50 else None)
+            for x, c in zip(xs, cases):  # each point's load level, beside its median
+                y50 = c.median(f"{metric}_p50_s")
+                if y50 is not None and metric == panels[0][0]:
+                    ax.annotate(_level(c, short=True), (x, unit(y50)), textcoords="offset points", xytext=(4, -10),
+                                fontsize=8, color=color)
             y = cases[k].median(f"{metric}_p50_s") if k is not None else None
             if y is not None:
                 ax.plot([xs[k]], [unit(y)], "o", markersize=13, markerfacecolor="none", markeredgecolor=color, markeredgewidth=2)
         if k is not None:
             knees.append(f"{label}: knee at {fmt(xs[k])} req/s ({_level(cases[k])})")
-    for ax, (_, name) in zip(axes, PANELS):
+    for ax, (metric, name) in zip(axes, panels):
         ax.set_xlabel("request throughput (req/s)")
-        ax.set_ylabel(f"{name} ({unit.label})")
+        ax.set_ylabel(f"{name} ({units[metric].label})")
         ax.set_ylim(bottom=0)
         ax.set_xlim(left=0)
     handles, labels = axes[0].get_legend_handles_labels()
     if len(labels) > 1:
-        fig.set_size_inches(10.0, 4.2 + 0.25 * len(labels))
+        fig.set_size_inches(width, 4.2 + 0.25 * len(labels))
         fig.legend(handles, ["\n".join(textwrap.wrap(x, 60)) for x in labels], loc="outside lower center",
                    ncol=2 if len(labels) > 3 else 1, frameon=False)
     fig.suptitle(plot.title, fontsize=12, fontweight="bold")
@@ -110,11 +118,12 @@ def plot_latency_throughput(rs: RunSet) -> Plot:
     return plot
 
 
-def _level(case: CaseResult) -> str:
+def _level(case: CaseResult, short: bool = False) -> str:
     key = case.key
     if key.open_loop:
-        return "rate inf" if key.request_rate is None else f"rate {key.request_rate:g}/s"
-    return f"concurrency {key.concurrency}"
+        rate = "inf" if key.request_rate is None else f"{key.request_rate:g}/s"
+        return rate if short else f"rate {rate}"
+    return f"c{key.concurrency}" if short else f"concurrency {key.concurrency}"
 
 
 BUILDERS = [plot_latency_throughput]

@@ -225,3 +225,21 @@ def test_damaged_request_columns_are_one_clear_error(tmp_path):
         with pytest.raises(ResultsError, match=rf"cases/0/requests: {column} ") as err:
             load(path)
         assert "\n" not in str(err.value)
+
+
+def test_compare_gates_on_serving_metrics_with_thousands_of_samples():
+    """`compare --fail-on` takes the new names; a TTFT of one sample per request (thousands) is
+    rank-tested (before, 1 / comb(6000, 3000) overflowed a float)."""
+    import random
+
+    from bench.tracking.compare import compare_metric, parse_threshold
+
+    rng = random.Random(0)
+    base = [rng.uniform(0.1, 0.2) for _ in range(3000)]
+    worse = [x * 1.3 for x in base]
+    d = compare_metric("ttft_s", base, worse, parse_threshold("ttft_s:+10%"))
+    assert d.verdict == "regression"
+    for text in ("request_throughput:-5%", "goodput_frac:-1%", "ttft_p99_s:+10%", "itl_all_p99_s:+10%", "error_rate:+1%"):
+        assert parse_threshold(text).metric == text.split(":")[0]
+    d = compare_metric("request_throughput", [100.0], [80.0], parse_threshold("request_throughput:-5%"))
+    assert d.verdict == "regression"
