@@ -417,7 +417,7 @@ def status_table(rs: RunSet) -> Table | None:
     return Table(headers, rows, row_classes=classes, wrap={len(headers) - 1})
 
 
-SUMMARY_METRICS = ["decode_tok_s", "ttft_s", "itl_p50_s", "e2e_s", "total_tok_s", "peak_alloc_bytes"]
+SUMMARY_METRICS = ["decode_tok_s", "ttft_s", "itl_p50_s", "e2e_s", "total_tok_s", "request_throughput", "goodput_frac", "peak_alloc_bytes"]
 
 
 def summary_table(results, *, markdown: bool = True) -> str:
