@@ -252,3 +252,13 @@ def test_a_key_in_the_query_string_of_base_url_is_never_written(tmp_path):
     assert secret not in proc.stdout + proc.stderr
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
     assert doc["config"]["base_url"] == f"{fake.base_url}?api_key=<redacted>&api-version=<redacted>"
+
+
+def test_redact_url_hides_userinfo_and_query_values_in_any_text():
+    from diagnostics.redact import REDACTED as R, redact_text, redact_url
+
+    assert redact_url("http://h:8000/v1?api_key=sk-1&api-version=2") == f"http://h:8000/v1?api_key={R}&api-version={R}"
+    assert redact_url("https://TOKEN123@hub.example.com/x") == f"https://{R}@hub.example.com/x"
+    assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    assert redact_text("failed: see http://h/v1?key=s3cret, then retry") == f"failed: see http://h/v1?key={R}, then retry"
+    assert redact_text("API_KEY=abc123 and https://bob:pw@host/x") == f"API_KEY={R} and https://{R}@host/x"
