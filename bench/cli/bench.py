@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from bench.cli.launch import fetch_once, parallel_options, placement, rank_context, relaunch
 from bench.cli.options import model_option, quiet_option
 from bench.models.device import DEVICES
 from diagnostics.modelref import ModelRef
@@ -25,6 +26,8 @@ Examples:
   gptoss bench --model synthetic:gpt-oss-20b --quant mxfp4,bf16 --cache dynamic,static
   gptoss bench --mode natural --efforts low,high --lengths 2048
   gptoss bench --out runs/t4 --resume                 # continue an interrupted run
+  gptoss bench --model synthetic:gpt-oss-120b --quant bf16 --devices 0,1   # a pipeline over two GPUs
+  gptoss bench --model synthetic:gpt-oss-120b --ep 2  # torchrun: each GPU holds half the experts
   gptoss bench --backend openai --base-url http://127.0.0.1:8000/v1 --model openai/gpt-oss-20b --concurrency 1,4
 """
 
@@ -33,6 +36,7 @@ Examples:
 @model_option("Hub id, local checkpoint folder, synthetic:NAME (tiny, gpt-oss-20b, gpt-oss-120b), or the served model name with --backend openai.")
 @click.option("--backend", type=click.Choice(["transformers", "openai"]), default="transformers", show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@parallel_options
 @click.option("--efforts", default="low,medium,high", show_default=True, help="Reasoning efforts.")
 @click.option("--lengths", default=None, help="New tokens per request (the cap in natural mode)  [default: 128,512; 32,64 for synthetic:tiny]")
 @click.option("--prompt-lengths", default="128", show_default=True, help="Prompt tokens, chat template included.")
@@ -55,9 +59,20 @@ Examples:
 @click.option("--api-key-env", default=None, help="--backend openai: the environment variable holding the API key (never written anywhere).")
 @click.option("--timeout", "request_timeout_s", type=float, default=300.0, show_default=True, help="--backend openai: seconds per request.")
 @quiet_option
-def command(model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, warmup, mode,
-            quant, caches, attn, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir, revision,
-            base_url, api_key_env, request_timeout_s, quiet):
+@click.pass_context
+def command(ctx, model, backend, device, devices, tp, ep, rank_worker, efforts, lengths, prompt_lengths, batch_sizes,
+            concurrency, reps, warmup, mode, quant, caches, attn, out_dir, resume, max_time, no_report,
+            measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, quiet):
+    place = placement(backend, device, devices, tp, ep, rank_worker)
+    with rank_context(place):
+        _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps,
+             warmup, mode, quant, caches, attn, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir,
+             revision, base_url, api_key_env, request_timeout_s, quiet or not place.main)
+
+
+def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, warmup,
+         mode, quant, caches, attn, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir, revision,
+         base_url, api_key_env, request_timeout_s, quiet):
     from bench.sweep.config import BenchConfig, default_lengths, parse_duration, parse_int_list, parse_list
     from bench.results import CACHES, EFFORTS, QUANTS
     from bench.sweep.runner import Interrupted
@@ -68,6 +83,9 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         model=model,
         backend=backend,
         device=device,
+        devices=place.devices,
+        parallel=place.kind,
+        ranks=place.ranks,
         efforts=parse_list(efforts, "--efforts", EFFORTS),
         lengths=parse_int_list(lengths, "--lengths") if lengths else default_lengths(ref),
         prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths"),
@@ -87,7 +105,14 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         api_key_env=api_key_env,
         request_timeout_s=request_timeout_s,
     )
-    run = BenchRun(cfg, ref, out_dir, resume=resume)  # a wrong --out or --resume fails before any download
+    run = BenchRun(cfg, ref, out_dir, resume=resume, main=place.main)  # a wrong --out or --resume fails before any download
+    if place.needs_launch:
+        fetch_once(ref, cache_dir, revision, progress=not quiet)
+        sys.exit(relaunch(ctx, place.ranks, place.plan.gpu_indices))
+    if place.worker:  # every rank has read OUT before rank 0 writes to it
+        from bench.models import ranks
+
+        ranks.barrier()
     if backend == "openai":
         from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
 
@@ -97,11 +122,10 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
                                                     natural_cap=cfg.natural_cap))
     else:
         from bench.backends.transformers.backend import TransformersBackend, TransformersOptions
-        from bench.models.device import resolve_device
 
-        resolved_device = resolve_device(device)
+        resolved_device = place.device
         engine = TransformersBackend(ref, TransformersOptions(device=resolved_device, cache_dir=cache_dir, revision=revision,
-                                                             natural_cap=cfg.natural_cap),
+                                                             natural_cap=cfg.natural_cap, plan=place.plan),
                                      progress=not quiet)
     try:
         outcome = run.run(engine, device=resolved_device, progress=not quiet)
@@ -112,6 +136,8 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
             err=True,
         )
         sys.exit(130)
+    if not place.main:  # a torchrun rank other than 0: rank 0 reports
+        return
     from reports import render
     from reports.tables import summary_table
 

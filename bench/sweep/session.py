@@ -26,7 +26,7 @@ from diagnostics.modelref import ModelRef
 
 log = logging.getLogger("gptoss.bench")
 
-RESUME_FIELDS = ("model", "backend", "device", "reps", "warmup", "mode")
+RESUME_FIELDS = ("model", "backend", "device", "reps", "warmup", "mode", "devices", "parallel")
 
 
 @dataclass
@@ -36,9 +36,11 @@ class BenchOutcome:
 
 
 class BenchRun:
-    def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False):
+    def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False, main: bool = True):
+        """``main`` is False on the torchrun ranks other than 0: they run the sweep in lockstep
+        with rank 0 but take no environment snapshot and write nothing."""
         validate(cfg)
-        self.cfg, self.ref = cfg, ref
+        self.cfg, self.ref, self.main = cfg, ref, main
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / "results.json"
         self.existing: Results | None = None
@@ -67,7 +69,7 @@ class BenchRun:
             res = self._start(backend)
             if device is not None:  # where the model actually runs (--device cpu on a GPU machine is a CPU run)
                 res.env_summary["device"] = device.split(":", 1)[0]
-        journal = Journal(res, self.path)
+        journal = Journal(res, self.path if self.main else None)
         bandwidth = _gpu_bandwidth(cfg, res)
         try:
             run_sweep(cfg, backend, journal, progress=progress, bandwidth=bandwidth)
@@ -77,7 +79,7 @@ class BenchRun:
         return BenchOutcome(results=res, results_path=self.path)
 
     def _start(self, backend: Backend) -> Results:
-        environment = _environment(self.ref)
+        environment = _environment(self.ref) if self.main else {}
         model = backend.model_info()
         _apply_spec(model, self.ref)
         res = Results(
@@ -117,23 +119,44 @@ def _apply_spec(model: ModelInfo, ref: ModelRef) -> None:
 
 
 def _gpu_bandwidth(cfg: BenchConfig, res: Results) -> float | None:
+    """The roofline's bandwidth: that of the GPUs holding weights (``--devices``, or the one GPU),
+    each recorded in ``gpu.gpus``; the lowest of them is the one used (a pipeline waits for each
+    GPU in turn, a parallel layout for the slowest rank)."""
+    from bench.models import ranks
     from bench.sweep import bandwidth
 
     if res.env_summary.get("device") != "cuda" or cfg.backend != "transformers":
         res.gpu = {"name": res.env_summary.get("gpu"), "memory_bandwidth_bytes_s": None, "bandwidth_source": "not applicable"}
         return None
-    gpus = (res.environment.get("facts") or {}).get("gpus") or [{}]
-    bw = (
-        bandwidth.measure()
-        if cfg.measure_bandwidth
-        else bandwidth.datasheet(res.env_summary.get("gpu"), gpus[0].get("memory_total_bytes"))
-    )
+    facts = [g for g in (res.environment.get("facts") or {}).get("gpus") or [] if isinstance(g, dict)]
+    indices = cfg.devices or [_device_index(cfg.device)]
+    per_gpu = []
+    for position, index in enumerate(indices):
+        fact = next((g for g in facts if g.get("index") == index), None) or (facts[0] if len(indices) == 1 and facts else {})
+        if not cfg.measure_bandwidth:
+            bw = bandwidth.datasheet(fact.get("name"), fact.get("memory_total_bytes"))
+        elif ranks.under_torchrun():  # each rank sees its own GPU as cuda:LOCAL_RANK; rank 0 measures its own
+            bw = bandwidth.measure(f"cuda:{ranks.local_rank()}") if position == 0 else per_gpu[0]["bw"]
+        else:
+            bw = bandwidth.measure(f"cuda:{index}")
+        per_gpu.append({"index": index, "name": fact.get("name"), "memory_total_bytes": fact.get("memory_total_bytes"),
+                        "memory_bandwidth_bytes_s": bw.bytes_per_s, "bandwidth_source": bw.source, "bw": bw})
+    known = [g for g in per_gpu if g["memory_bandwidth_bytes_s"]]
+    slowest = min(known, key=lambda g: g["memory_bandwidth_bytes_s"]) if len(known) == len(per_gpu) else None
+    for g in per_gpu:
+        del g["bw"]
     res.gpu = {
-        "name": res.env_summary.get("gpu"),
-        "memory_bandwidth_bytes_s": bw.bytes_per_s,
-        "bandwidth_source": bw.source,
+        "name": res.env_summary.get("gpu") if len(per_gpu) == 1 else per_gpu[0]["name"],
+        "memory_bandwidth_bytes_s": slowest["memory_bandwidth_bytes_s"] if slowest else None,
+        "bandwidth_source": slowest["bandwidth_source"] if slowest else per_gpu[0]["bandwidth_source"],
     }
-    return bw.bytes_per_s
+    if len(per_gpu) > 1:
+        res.gpu["gpus"] = per_gpu
+    return res.gpu["memory_bandwidth_bytes_s"]
+
+
+def _device_index(device: str) -> int:
+    return int(device.split(":", 1)[1]) if ":" in device else 0
 
 
 def _validity_warnings(res: Results) -> None:

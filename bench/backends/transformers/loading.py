@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.backends.transformers.parallel import ParallelPlan, describe_layout, placement_kwargs
 from bench.models.device import resolve_device
 from bench.results import QUANTS, LoadRecord
 from diagnostics.errors import UserError, one_line
@@ -182,8 +183,11 @@ def _warn(message: str) -> None:
         print(f"WARNING: {message}", file=sys.stderr)
 
 
-def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = "auto", dtype=None) -> LoadedModel:
-    """Load ``resolved`` (a bench.models.sources.ResolvedModel) and record the path that ran."""
+def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = "auto", dtype=None,
+               plan: ParallelPlan | None = None) -> LoadedModel:
+    """Load ``resolved`` (a bench.models.sources.ResolvedModel) and record the path that ran.
+    ``plan`` spreads it over several devices (bench.backends.transformers.parallel); without one
+    it goes to ``device``."""
     global _last_quantizer_reason
     import torch
 
@@ -191,7 +195,8 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     if quant not in QUANTS:
         raise UserError(f"unknown quantization '{quant}'; use auto, mxfp4 or bf16.")
     attn = attn or "auto"
-    dev = resolve_device(device)
+    plan = plan or ParallelPlan("single", (resolve_device(device),))
+    dev = plan.devices[0]
     torch_dtype = _resolve_dtype(dtype)
     path = str(resolved.path)
     method = _checkpoint_quant_method(path)
@@ -202,7 +207,7 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     else:
         attn_impl = attn
 
-    kwargs: dict[str, Any] = {"device_map": {"": dev} if dev != "cpu" else None}
+    kwargs: dict[str, Any] = placement_kwargs(plan)
     kwargs["dtype" if _transformers_major_minor() >= (4, 56) else "torch_dtype"] = torch_dtype
     if attn_impl:
         kwargs["attn_implementation"] = attn_impl
@@ -214,7 +219,8 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     cuda = dev.startswith("cuda")
     if cuda:
         torch.cuda.set_device(torch.device(dev))
-        torch.cuda.reset_peak_memory_stats(dev)
+        for d in plan.devices:
+            torch.cuda.reset_peak_memory_stats(d)
 
     fallback_reason: str | None = None
     try:
@@ -245,15 +251,17 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(dev)
+            for d in plan.devices:
+                torch.cuda.reset_peak_memory_stats(d)
         from transformers import Mxfp4Config
 
         kwargs["quantization_config"] = Mxfp4Config(dequantize=True)
         model, load_s, messages = _from_pretrained(path, kwargs)
 
     model.eval()
-    alloc = torch.cuda.memory_allocated(dev) if cuda else None
-    peak = torch.cuda.max_memory_allocated(dev) if cuda else None
+    layout = describe_layout(model, plan)
+    alloc = sum(d.load_alloc_bytes for d in layout.devices) if cuda else None
+    peak = sum(d.load_peak_bytes for d in layout.devices) if cuda else None
 
     experts_class, weights_path = experts_info(model)
     captured = _reason_from(messages)
@@ -289,6 +297,7 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
         parameters=count_parameters(model),
         device=dev,
         fallback_reason=fallback_reason,
+        layout=layout,
         metrics={
             "download_s": getattr(resolved, "download_s", None),
             "load_s": load_s,
