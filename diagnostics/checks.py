@@ -51,6 +51,7 @@ from diagnostics.check_base import (  # noqa: F401  (the records and shared read
 from diagnostics.facts import Facts
 from diagnostics.gpu_checks import check_bf16, check_compute_capability, check_gpu, check_mig, check_processes
 from diagnostics.models import gb, gib
+from diagnostics.multi_gpu import check_gpu_count
 from diagnostics.versions import Pin, at_least, base_version, in_window, major_minor
 
 # --------------------------------------------------------------------------------------------
@@ -464,6 +465,7 @@ CHECKS: tuple[Callable[[Facts, Context], CheckResult], ...] = (
     check_torchvision,
     check_torchaudio,
     check_memory,
+    check_gpu_count,
     check_disk,
     check_platform,
     check_environment,

@@ -41,6 +41,7 @@ class Layout:
     sharded: list[str] = field(default_factory=list)  # parts of MODEL_PARTS split across ranks
     plan: dict[str, str] = field(default_factory=dict)  # transformers' plan as applied: pattern -> style
     roofline_bytes_per_token: float | None = None  # weight bytes the busiest GPU reads per decoded token
+    predicted_load_peak_bytes: int | None = None  # per GPU, as `gptoss check` predicts it (diagnostics.multi_gpu)
 
     @property
     def concurrent(self) -> bool:

@@ -99,6 +99,13 @@ class TransformersBackend:
                 values = [getattr(d, name) for d in layout.devices]
                 record.metrics[name] = sum(values) if all(v is not None for v in values) else None
         layout.roofline_bytes_per_token = roofline_bytes_per_token(self.spec, record.weights_path, layout)
+        if self.spec is not None and record.weights_path in ("mxfp4", "bf16"):
+            from diagnostics.check_base import CUDA_CONTEXT_BYTES, DEFAULT_CONTEXT_TOKENS
+            from diagnostics.multi_gpu import share
+
+            predicted = share(self.spec, record.weights_path, layout.kind, max(len(layout.devices), 1),
+                              DEFAULT_CONTEXT_TOKENS, CUDA_CONTEXT_BYTES)
+            layout.predicted_load_peak_bytes = predicted.load_peak_bytes
 
     @property
     def cuda(self) -> bool:
