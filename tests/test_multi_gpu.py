@@ -322,3 +322,139 @@ def test_torchrun_launch_on_the_cpu(tmp_path, flag, sharded):
     assert case["status"] == "ok" and case["metrics"]["decode_tok_s"]["n"] == 2
     assert list((tmp_path / "cache" / "synthetic").iterdir())  # written once, by the parent
     R.load(out / "results.json")  # and valid
+
+
+# --------------------------------------------------------------------------------------------
+# Every GPU in the results
+# --------------------------------------------------------------------------------------------
+
+
+def _gpu_fact(index, name="NVIDIA H200", total=143771 << 20):
+    return {"index": index, "name": name, "memory_total_bytes": total, "visible": True}
+
+
+def test_the_results_name_every_gpu_holding_weights():
+    from bench.sweep.config import BenchConfig
+    from bench.sweep.session import _gpu_bandwidth
+
+    res = _new()
+    res.environment = {"facts": {"gpus": [_gpu_fact(0), _gpu_fact(1), _gpu_fact(2, "NVIDIA H100 80GB HBM3", 81559 << 20)]}}
+    res.env_summary = {"device": "cuda", "gpu": "NVIDIA H200"}
+    bw = _gpu_bandwidth(BenchConfig(devices=[0, 1], parallel="pipeline"), res)
+    assert bw == 4.8e12
+    assert [g["index"] for g in res.gpu["gpus"]] == [0, 1]
+    assert all(g["name"] == "NVIDIA H200" and g["memory_total_bytes"] == 143771 << 20 for g in res.gpu["gpus"])
+    # GPUs of two kinds: the roofline takes the slower one's bandwidth
+    bw = _gpu_bandwidth(BenchConfig(devices=[1, 2], parallel="pipeline"), res)
+    assert bw == res.gpu["gpus"][1]["memory_bandwidth_bytes_s"] < 4.8e12 and "H100" in res.gpu["bandwidth_source"]
+    # one GPU: as before, no list
+    assert _gpu_bandwidth(BenchConfig(), res) == 4.8e12 and "gpus" not in res.gpu
+
+
+def test_describe_a_pipeline_on_fake_gpus(monkeypatch):
+    import torch
+    from types import SimpleNamespace
+
+    from bench.backends.transformers.parallel import ParallelPlan, describe_layout
+    from tests.test_parallel import _model
+
+    alloc = {0: 60 << 30, 1: 58 << 30}
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(name="NVIDIA H200", total_memory=143771 << 20))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda i: alloc[i])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda i: alloc[i] + (2 << 30))
+    device_map = {"model.embed_tokens": 0, **{f"model.layers.{i}": i // 18 for i in range(36)}, "lm_head": 1}
+    layout = describe_layout(_model(device_map=device_map), ParallelPlan("pipeline", ("cuda:0", "cuda:1")))
+    assert [(d.device, d.layers, d.load_alloc_bytes) for d in layout.devices] == [("cuda:0", 18, 60 << 30), ("cuda:1", 18, 58 << 30)]
+    assert layout.devices[1].load_peak_bytes == 60 << 30 and layout.devices[0].name == "NVIDIA H200"
+    assert layout.sharded == [] and layout.world_size == 1
+
+
+def test_layout_lines_show_each_gpu_beside_the_prediction():
+    res = _new()
+    res.loads = [
+        R.LoadRecord(quant="bf16", attn="auto", weights_path="bf16", layout=Layout(
+            "pipeline", devices=[DeviceShare("cuda:0", "NVIDIA H200", layers=18, load_alloc_bytes=110 << 30, load_peak_bytes=118 << 30),
+                                 DeviceShare("cuda:1", "NVIDIA H200", layers=18, load_alloc_bytes=109 << 30, load_peak_bytes=117 << 30)],
+            predicted_load_peak_bytes=124 << 30)),
+        R.LoadRecord(quant="auto", attn="auto", weights_path="bf16", layout=Layout("expert-parallel", 2, [DeviceShare("cpu")] * 2)),
+        R.LoadRecord(quant="mxfp4", attn="auto", weights_path="mxfp4", layout=Layout(
+            "tensor-parallel", 2, [DeviceShare("cuda:0", load_alloc_bytes=1, load_peak_bytes=2)] * 2)),
+    ]
+    lines = launch.layout_lines(res)
+    assert lines[0] == "load/bf16/auto (bf16): pipeline, 2 GPU(s)"
+    assert lines[1] == "  cuda:0, NVIDIA H200, 18 layers, 110.0 GiB after load, peak 118.0 GiB (predicted 124.0 GiB)"
+    assert "nothing split" in lines[3] and len(lines) == 6  # the CPU load is not listed
+
+
+# --------------------------------------------------------------------------------------------
+# Two GPUs (skipped without them)
+# --------------------------------------------------------------------------------------------
+
+
+def _two_gpus() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.device_count() >= 2
+
+
+two_gpus = pytest.mark.skipif(not _two_gpus(), reason="needs two CUDA GPUs")
+
+
+@pytest.mark.gpu
+@two_gpus
+def test_pipeline_over_two_gpus_gives_the_tokens_of_one(tmp_path):
+    import torch
+
+    from bench.backends.transformers import loading
+    from bench.backends.transformers.parallel import ParallelPlan
+    from bench.models import sources
+
+    resolved = sources.resolve("synthetic:tiny", cache_dir=tmp_path, progress=False)
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+
+    def tokens(loaded):
+        with torch.inference_mode():
+            out = loaded.model.generate(input_ids=ids.to(loaded.device), max_new_tokens=8, min_new_tokens=8,
+                                        do_sample=False, pad_token_id=0)
+        return out[0].tolist()
+
+    one = loading.load_model(resolved, device="cuda:0", quant="bf16")
+    want = tokens(one)
+    loading.unload(one)
+    two = loading.load_model(resolved, quant="bf16", plan=ParallelPlan("pipeline", ("cuda:0", "cuda:1")))
+    layout = two.record.layout
+    assert layout.kind == "pipeline" and [d.device for d in layout.devices] == ["cuda:0", "cuda:1"]
+    assert sum(d.layers or 0 for d in layout.devices) == 2
+    assert {str(p.device) for p in two.model.parameters()} <= {"cuda:0", "cuda:1"}
+    assert all(d.name and d.load_alloc_bytes is not None for d in layout.devices)
+    assert two.record.metrics["load_alloc_bytes"] == sum(d.load_alloc_bytes for d in layout.devices)
+    assert tokens(two) == want
+
+
+@pytest.mark.gpu
+@two_gpus
+@pytest.mark.parametrize("flags, kind", [(["--devices", "0,1"], "pipeline"), (["--ep", "2"], "expert-parallel"),
+                                         (["--tp", "2"], "tensor-parallel")])
+def test_bench_on_two_gpus_records_both(tmp_path, flags, kind):
+    out = tmp_path / "out"
+    env = {**os.environ, "GPTOSS_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "bench", "--model", "synthetic:tiny", *flags, "--quant", "bf16",
+         "--efforts", "low", "--lengths", "8", "--reps", "2", "--warmup", "1", "--out", str(out), "--no-report", "-q"],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((out / "results.json").read_text())
+    [load] = doc["loads"]
+    layout = load["layout"]
+    assert layout["kind"] == kind and len(layout["devices"]) == 2
+    assert all(d["device"].startswith("cuda:") and d["load_alloc_bytes"] for d in layout["devices"])
+    if kind == "expert-parallel":
+        assert "experts" in layout["sharded"]
+    [case] = doc["cases"]
+    assert case["status"] == "ok"
+    gpus = case["info"]["gpus"]
+    assert len(gpus) == 2 and all(g["nvml"]["nvml_samples"] >= 1 for g in gpus.values())
+    per_gpu_peaks = [g["peak_alloc_bytes"] for g in gpus.values()]
+    assert case["metrics"]["peak_alloc_bytes"]["samples"] == [float(a + b) for a, b in zip(*per_gpu_peaks)]
+    assert doc["gpu"]["gpus"] and len(doc["gpu"]["gpus"]) == 2

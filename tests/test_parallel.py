@@ -146,11 +146,11 @@ class FakeModule:
         return iter(self._params)
 
 
-def _model(local_experts=32, lm_head=None, embed=None, attn=None, device_map=None):
+def _model(local_experts=32, lm_head=None, embed=None, attn=None, device_map=None, layers=36):
     experts = FakeModule(num_experts=local_experts)
     layer = SimpleNamespace(mlp=SimpleNamespace(experts=experts), self_attn=FakeModule([_weight(attn)]))
     return SimpleNamespace(
-        config=SimpleNamespace(num_local_experts=32),
+        config=SimpleNamespace(num_local_experts=32, num_hidden_layers=layers),
         model=SimpleNamespace(layers=[layer], embed_tokens=SimpleNamespace(weight=_weight(embed))),
         lm_head=SimpleNamespace(weight=_weight(lm_head)),
         hf_device_map=device_map or {},
@@ -168,7 +168,11 @@ def test_sharded_parts_are_read_from_the_model():
 def test_layers_per_device_and_plan():
     device_map = {"model.embed_tokens": 0, "model.layers.0": 0, "model.layers.1": 0, "model.layers.2": 1,
                   "model.norm": 1, "lm_head": 1, "model.rotary_emb": 0}
-    assert par.layers_per_device(_model(device_map=device_map)) == {"cuda:0": 2, "cuda:1": 1}
+    assert par.layers_per_device(_model(device_map=device_map, layers=3)) == {"cuda:0": 2, "cuda:1": 1}
+    # accelerate names a whole module when it fits on one device
+    whole = {"model.embed_tokens": 0, "model.layers": 0, "model.norm": 1, "lm_head": 1}
+    assert par.layers_per_device(_model(device_map=whole, layers=3)) == {"cuda:0": 3}
+    assert par.layers_per_device(_model(device_map={"": "cuda:1"}, layers=2)) == {"cuda:1": 2}
     assert par.layers_per_device(_model()) == {}
     assert par.applied_plan(_model(), "tensor-parallel") == {"lm_head": "colwise_gather_output"}
     assert par.applied_plan(_model(), "pipeline") == {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.launch import fetch_once, parallel_options, placement, rank_context, relaunch
+from bench.cli.launch import fetch_once, layout_lines, parallel_options, placement, rank_context, relaunch
 from bench.cli.options import model_option, quiet_option
 from bench.models.device import DEVICES
 from diagnostics.modelref import ModelRef
@@ -142,6 +142,8 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
     from reports.tables import summary_table
 
     click.echo(summary_table(outcome.results))
+    for line in layout_lines(outcome.results):
+        click.echo(line)
     click.echo(f"\nresults: {outcome.results_path}")
     if not no_report:
         files = render([outcome.results], out_dir)

@@ -215,3 +215,27 @@ def rank_context(place: Placement) -> Iterator[None]:
         status = os.environ.get(STATUS_ENV)
         if status and ranks.is_main():
             Path(status).write_text(f"{code}\n")
+
+
+def layout_lines(results) -> list[str]:
+    """Per load on GPUs: the layout, what it split, and per GPU the memory after the load and at
+    its peak beside `gptoss check`'s prediction."""
+    from diagnostics.models import gib
+
+    lines = []
+    for load in results.loads:
+        layout = load.layout
+        if layout is None or not any(d.device.startswith("cuda") for d in layout.devices):
+            continue
+        head = f"{load.id} ({load.weights_path}): {layout.kind}, {len(layout.devices)} GPU(s)"
+        if layout.concurrent:
+            head += f"; split: {', '.join(layout.sharded)}" if layout.sharded else "; nothing split: every rank holds it all"
+        lines.append(head)
+        predicted = f" (predicted {gib(layout.predicted_load_peak_bytes)})" if layout.predicted_load_peak_bytes else ""
+        for d in layout.devices:
+            parts = [d.device, d.name or "?"]
+            if d.layers is not None:
+                parts.append(f"{d.layers} layers")
+            parts.append(f"{gib(d.load_alloc_bytes)} after load, peak {gib(d.load_peak_bytes)}{predicted}")
+            lines.append("  " + ", ".join(parts))
+    return lines

@@ -16,6 +16,12 @@ LAYOUT_KINDS = ("single", "pipeline", "tensor-parallel", "expert-parallel")
 MODEL_PARTS = ("experts", "lm_head", "embed_tokens", "attention")
 
 
+def known_fields(cls, d: dict) -> dict:
+    """The entries of ``d`` that are fields of the dataclass ``cls`` (newer files may hold more)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
 @dataclass
 class DeviceShare:
     """One device of a layout and what it held after the load."""
@@ -29,8 +35,7 @@ class DeviceShare:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DeviceShare":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**known_fields(cls, d))
 
 
 @dataclass
@@ -53,7 +58,6 @@ class Layout:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Layout":
-        names = {f.name for f in fields(cls)}
-        kept = {k: v for k, v in d.items() if k in names}
+        kept = known_fields(cls, d)
         kept["devices"] = [DeviceShare.from_dict(x) for x in d.get("devices", [])]
         return cls(**kept)

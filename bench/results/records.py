@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from bench.results.layout import Layout
+from bench.results.layout import Layout, known_fields
 from bench.results.stats import Stat
 from diagnostics.meta import now_iso
 
@@ -130,8 +130,7 @@ class LoadRecord:
 
     @classmethod
     def from_dict(cls, d: dict) -> "LoadRecord":
-        names = {f.name for f in fields(cls)}
-        kept = {k: v for k, v in d.items() if k in names}
+        kept = known_fields(cls, d)
         if kept.get("layout") is not None:
             kept["layout"] = Layout.from_dict(kept["layout"])
         return cls(**kept)

@@ -120,8 +120,8 @@ def _apply_spec(model: ModelInfo, ref: ModelRef) -> None:
 
 def _gpu_bandwidth(cfg: BenchConfig, res: Results) -> float | None:
     """The roofline's bandwidth: that of the GPUs holding weights (``--devices``, or the one GPU),
-    each recorded in ``gpu.gpus``; the lowest of them is the one used (a pipeline waits for each
-    GPU in turn, a parallel layout for the slowest rank)."""
+    each recorded in ``gpu.gpus`` when there are several; the lowest is the one used (a pipeline
+    waits for each GPU in turn, a parallel layout for its slowest rank)."""
     from bench.models import ranks
     from bench.sweep import bandwidth
 
@@ -130,25 +130,23 @@ def _gpu_bandwidth(cfg: BenchConfig, res: Results) -> float | None:
         return None
     facts = [g for g in (res.environment.get("facts") or {}).get("gpus") or [] if isinstance(g, dict)]
     indices = cfg.devices or [_device_index(cfg.device)]
+    measured = None
     per_gpu = []
-    for position, index in enumerate(indices):
-        fact = next((g for g in facts if g.get("index") == index), None) or (facts[0] if len(indices) == 1 and facts else {})
+    for index in indices:
+        fact = next((g for g in facts if g.get("index") == index), None) or (facts[0] if facts and len(indices) == 1 else {})
         if not cfg.measure_bandwidth:
             bw = bandwidth.datasheet(fact.get("name"), fact.get("memory_total_bytes"))
-        elif ranks.under_torchrun():  # each rank sees its own GPU as cuda:LOCAL_RANK; rank 0 measures its own
-            bw = bandwidth.measure(f"cuda:{ranks.local_rank()}") if position == 0 else per_gpu[0]["bw"]
-        else:
+        elif not ranks.under_torchrun():
             bw = bandwidth.measure(f"cuda:{index}")
+        else:  # each rank measures its own GPU at the same time; rank 0's figure stands for all
+            bw = measured = measured or bandwidth.measure(f"cuda:{ranks.local_rank()}")
         per_gpu.append({"index": index, "name": fact.get("name"), "memory_total_bytes": fact.get("memory_total_bytes"),
-                        "memory_bandwidth_bytes_s": bw.bytes_per_s, "bandwidth_source": bw.source, "bw": bw})
-    known = [g for g in per_gpu if g["memory_bandwidth_bytes_s"]]
-    slowest = min(known, key=lambda g: g["memory_bandwidth_bytes_s"]) if len(known) == len(per_gpu) else None
-    for g in per_gpu:
-        del g["bw"]
+                        "memory_bandwidth_bytes_s": bw.bytes_per_s, "bandwidth_source": bw.source})
+    slowest = min(per_gpu, key=lambda g: g["memory_bandwidth_bytes_s"] or 0.0)
     res.gpu = {
-        "name": res.env_summary.get("gpu") if len(per_gpu) == 1 else per_gpu[0]["name"],
-        "memory_bandwidth_bytes_s": slowest["memory_bandwidth_bytes_s"] if slowest else None,
-        "bandwidth_source": slowest["bandwidth_source"] if slowest else per_gpu[0]["bandwidth_source"],
+        "name": res.env_summary.get("gpu") if len(per_gpu) == 1 else slowest["name"],
+        "memory_bandwidth_bytes_s": slowest["memory_bandwidth_bytes_s"],  # None when one GPU's is unknown
+        "bandwidth_source": slowest["bandwidth_source"],
     }
     if len(per_gpu) > 1:
         res.gpu["gpus"] = per_gpu

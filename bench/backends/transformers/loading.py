@@ -11,15 +11,18 @@
   bf16 ran, the reason transformers logged (logger ``transformers.quantizers``) goes into
   ``fallback_reason`` and a warning goes to stderr.
 - ``device``: as ``bench.models.device.resolve_device`` decides it (callers pass the resolved
-  ``cpu`` or ``cuda:N``; ``auto`` and ``cuda`` are resolved here for direct callers).
+  ``cpu`` or ``cuda:N``; ``auto`` and ``cuda`` are resolved here for direct callers); or a
+  ``plan`` over several devices (``parallel.py``: a pipeline, or one torchrun rank's share). The
+  record's ``layout`` says what each device held.
 - ``attn``: ``auto`` lets transformers choose on a GPU and means ``eager`` on the CPU, the only
   implementation gpt-oss supports there (``sdpa`` is refused because of the attention sinks).
 
 Load metrics (names from bench.results.LOAD_METRICS): ``load_s`` is the wall time of
 ``from_pretrained`` (CUDA synchronised); ``load_alloc_bytes`` is ``torch.cuda.memory_allocated``
 after the load and ``load_peak_bytes`` ``torch.cuda.max_memory_allocated`` during it (peak stats
-reset just before). On the CPU both are None: those metrics mean "memory held by torch's device
-allocator", and the process RSS is a different quantity that would not compare across runs.
+reset just before), summed over the devices of a layout. On the CPU both are None: those metrics
+mean "memory held by torch's device allocator", and the process RSS is a different quantity that
+would not compare across runs.
 ``download_s`` comes from the resolved model.
 """
 

@@ -204,14 +204,19 @@ def applied_plan(model: Any, kind: str) -> dict[str, str]:
 
 
 def layers_per_device(model: Any) -> dict[str, int]:
-    """Decoder layers per device of an accelerate device map (``model.layers.N`` entries)."""
+    """Decoder layers per device of an accelerate device map: each layer goes with the longest
+    entry that contains it (``model.layers.3``, ``model.layers``, ``model`` or ``""``)."""
     device_map = getattr(model, "hf_device_map", None) or {}
+    n = getattr(getattr(model, "config", None), "num_hidden_layers", None) or 0
     counts: dict[str, int] = {}
-    for name, dev in device_map.items():
-        parts = name.split(".")
-        if "layers" in parts and parts.index("layers") + 2 == len(parts):
-            key = f"cuda:{dev}" if isinstance(dev, int) else str(dev)
-            counts[key] = counts.get(key, 0) + 1
+    for i in range(n if device_map else 0):
+        name = f"model.layers.{i}"
+        holders = [k for k in device_map if k == "" or name == k or name.startswith(k + ".")]
+        if not holders:
+            continue
+        dev = device_map[max(holders, key=len)]
+        key = f"cuda:{dev}" if isinstance(dev, int) else str(dev)
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 
