@@ -13,6 +13,7 @@ included: on a shared host a process that uses it can take GPUs out of service f
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -94,12 +95,16 @@ def relaunch(ctx: click.Context, ranks: int, gpus: list[int]) -> int:
         click.echo(f"starting {ranks} processes: torchrun --nproc-per-node {ranks}"
                    + (f" on GPUs {','.join(map(str, gpus))}" if gpus else " on the CPU (gloo)"), err=True)
         proc = subprocess.Popen(cmd, env=worker_env(os.environ, gpus, ranks, status))
-        while True:
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:  # the ranks got the same signal: let rank 0 save, unless asked twice
+            click.echo("waiting for rank 0 to save what it measured; Ctrl-C again to stop at once", err=True)
             try:
                 code = proc.wait()
-                break
-            except KeyboardInterrupt:  # the ranks got the same signal: wait while rank 0 saves
-                continue
+            except KeyboardInterrupt:
+                proc.kill()
+                proc.wait()
+                return 130
         try:
             return int(status.read_text().strip())
         except (OSError, ValueError):
@@ -188,12 +193,20 @@ def fetch_once(ref, cache_dir: str | None, revision: str | None, progress: bool)
 @contextmanager
 def rank_context(place: Placement) -> Iterator[None]:
     """Around a torchrun worker's whole run: join the process group, and leave rank 0's exit code
-    where the parent looks for it. Outside torchrun, nothing."""
+    where the parent looks for it. The worker itself then ends with 0, so torchrun reports only
+    real crashes (an exception that escapes). Outside torchrun, nothing.
+
+    torchrun stops its workers with SIGTERM when it is interrupted: that becomes a Ctrl-C here,
+    so rank 0 keeps what it measured."""
     if not place.worker:
         yield
         return
     from bench.models import ranks
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
     if not ranks.is_main():  # rank 0 speaks for all: the others keep to errors
         os.environ.update({"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"})
     ranks.init(place.plan.devices[0])
@@ -203,13 +216,12 @@ def rank_context(place: Placement) -> Iterator[None]:
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        raise
-    except UserError:
+    except UserError as e:
         code = 2
-        raise
+        if ranks.is_main():
+            click.echo(f"error: {e}", err=True)
     except KeyboardInterrupt:
         code = 130
-        raise
     finally:
         ranks.finish()
         status = os.environ.get(STATUS_ENV)
