@@ -126,7 +126,10 @@ class LoadRecord:
         return f"load/{self.quant}/{self.attn}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["layout"] is None:  # files without layouts stay as they were
+            del d["layout"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "LoadRecord":
