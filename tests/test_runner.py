@@ -301,3 +301,73 @@ def test_warmup_time_is_recorded_apart_from_the_counted_runs(tmp_path):
                      tmp_path / "r0.json", progress=False)
     assert "warmup_s" not in cold.cases[0].metrics
     R.load(tmp_path / "r.json")  # validates against the schema
+
+
+# ---- GPU-busy time and energy per case ---------------------------------------------------------
+
+
+class FakeEnergy:
+    """Two joules per repetition over 0.5 s, as EnergyTracker reports them."""
+
+    def __init__(self):
+        self.tracked = Tracked()
+
+    @contextmanager
+    def track(self):
+        yield
+        self.tracked.samples.setdefault("energy_j", []).append(2.0)
+        self.tracked.samples.setdefault("avg_power_w", []).append(4.0)
+
+    def collect(self):
+        out, self.tracked = self.tracked, Tracked()
+        return out
+
+
+class ProfiledCase(FakeCase):
+    """A case that says its decode steps keep the GPU busy 2 ms each, or fails to profile."""
+
+    def __init__(self, backend, key, fail=False):
+        super().__init__(backend, key)
+        self.fail = fail
+
+    def profile(self, max_tokens):
+        from bench.backends.base import DecodeProfile
+
+        if self.fail:
+            raise RuntimeError("CUPTI_ERROR_NOT_INITIALIZED")
+        return DecodeProfile(kernel_s_per_step=0.002, steps=min(max_tokens, self.key.output_len) - 1)
+
+
+def test_energy_per_token_and_gpu_busy_fraction():
+    backend = FakeBackend(tick=0.01)  # 100 tok/s: 10 ms per decode step
+    key = R.CaseKey("low", 8, 16)
+    backend.prepare = lambda k: ProfiledCase(backend, k)
+    case = runner.run_case(backend, key, _cfg(reps=2), [FakeEnergy()], "bf16", profile=True)
+    assert case.status == "ok"
+    assert case.metrics["energy_j_per_tok"].samples == [pytest.approx(2.0 / 8)] * 2
+    assert case.metrics["avg_power_w"].median == 4.0 and "energy_j" not in case.metrics
+    assert case.metrics["gpu_busy_frac"].median == pytest.approx(0.2)
+    assert case.info["profile"]["steps"] == 7 and case.info["profile"]["wall_ms_per_step"] == pytest.approx(10.0)
+    # no profile where the runner was not asked (a CPU run)
+    plain = runner.run_case(backend, key, _cfg(reps=1), [], "bf16")
+    assert "gpu_busy_frac" not in plain.metrics and "energy_j_per_tok" not in plain.metrics
+
+
+def test_a_failed_profile_keeps_the_case():
+    backend = FakeBackend()
+    backend.prepare = lambda k: ProfiledCase(backend, k, fail=True)
+    case = runner.run_case(backend, R.CaseKey("low", 8, 16), _cfg(reps=1), [], "bf16", profile=True)
+    assert case.status == "ok" and "gpu_busy_frac" not in case.metrics
+    assert "CUPTI_ERROR_NOT_INITIALIZED" in case.info["profile_error"]
+
+
+def test_host_bound_cases_are_flagged():
+    from bench.sweep.session import _validity_warnings
+
+    res = _new()
+    busy = R.CaseResult(R.CaseKey("low", 8, 16), metrics={"gpu_busy_frac": Stat.of([0.9])})
+    idle = R.CaseResult(R.CaseKey("high", 8, 16), metrics={"gpu_busy_frac": Stat.of([0.08])})
+    res.cases = [busy, idle]
+    _validity_warnings(res)
+    flagged = [w for w in res.warnings if w.code == "host_bound"]
+    assert [w.case for w in flagged] == [idle.key.id] and "8%" in flagged[0].message

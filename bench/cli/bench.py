@@ -10,6 +10,7 @@ import click
 from bench.cli.launch import fetch_once, layout_lines, parallel_options, placement, rank_context, relaunch
 from bench.cli.options import model_option, quiet_option
 from bench.models.device import DEVICES
+from diagnostics.errors import UserError
 from diagnostics.modelref import ModelRef
 
 HELP = """Benchmark gpt-oss: load time, memory, time to first token and tokens/s.
@@ -24,6 +25,7 @@ Examples:
   gptoss bench --model synthetic:tiny                 # anywhere, CPU included, < 1 min
   gptoss bench                                        # openai/gpt-oss-20b, defaults for a T4
   gptoss bench --model synthetic:gpt-oss-20b --quant mxfp4,bf16 --cache dynamic,static
+  gptoss bench --model synthetic:gpt-oss-20b --decode graph --batch-sizes 1,8
   gptoss bench --mode natural --efforts low,high --lengths 2048
   gptoss bench --out runs/t4 --resume                 # continue an interrupted run
   gptoss bench --model synthetic:gpt-oss-120b --quant bf16 --devices 0,1   # a pipeline over two GPUs
@@ -48,6 +50,8 @@ Examples:
 @click.option("--quant", default="auto", show_default=True, help="auto, mxfp4, bf16 (comma list).")
 @click.option("--cache", "caches", default="dynamic", show_default=True, help="dynamic, static (comma list).")
 @click.option("--attn", default="auto", show_default=True, help="Attention implementation(s); the CPU needs eager.")
+@click.option("--decode", "decodes", default=None,
+              help="generate (transformers' generate), graph (one captured CUDA graph replayed per token), or both  [default: generate,graph on a GPU, generate elsewhere]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("gptoss-results"), show_default=True)
 @click.option("--resume", is_flag=True, help="Skip cases already in OUT/results.json.")
 @click.option("--max-time", default=None, help="Stop starting cases past this budget (90s, 15m, 1h); the rest are recorded as skipped.")
@@ -61,24 +65,29 @@ Examples:
 @quiet_option
 @click.pass_context
 def command(ctx, model, backend, device, devices, tp, ep, rank_worker, efforts, lengths, prompt_lengths, batch_sizes,
-            concurrency, reps, warmup, mode, quant, caches, attn, out_dir, resume, max_time, no_report,
+            concurrency, reps, warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report,
             measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, quiet):
     place = placement(backend, device, devices, tp, ep, rank_worker)
     with rank_context(place):
         _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps,
-             warmup, mode, quant, caches, attn, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir,
-             revision, base_url, api_key_env, request_timeout_s, quiet or not place.main)
+             warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report, measure_bandwidth,
+             cache_dir, revision, base_url, api_key_env, request_timeout_s, quiet or not place.main)
 
 
 def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, warmup,
-         mode, quant, caches, attn, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir, revision,
-         base_url, api_key_env, request_timeout_s, quiet):
-    from bench.sweep.config import BenchConfig, default_lengths, parse_duration, parse_int_list, parse_list
+         mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir,
+         revision, base_url, api_key_env, request_timeout_s, quiet):
+    from bench.sweep.config import BenchConfig, decodes_for, default_lengths, parse_duration, parse_int_list, parse_list
     from bench.results import CACHES, EFFORTS, QUANTS
     from bench.sweep.runner import Interrupted
     from bench.sweep.session import BenchRun
 
     ref = ModelRef.served(model) if backend == "openai" else ModelRef.parse(model)
+    resolved_device = place.device  # this process's (first) device; None for a server
+    if backend == "openai" and decodes is not None:
+        raise UserError("--decode is for in-process runs (a server decodes its own way); drop it with --backend openai.")
+    if place.kind != "single" and decodes is not None and "graph" in decodes:
+        raise UserError(f"--decode graph captures one GPU's forward; a {place.kind} layout decodes with --decode generate.")
     cfg = BenchConfig(
         model=model,
         backend=backend,
@@ -97,6 +106,7 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
         quants=parse_list(quant, "--quant", QUANTS),
         caches=parse_list(caches, "--cache", CACHES),
         attns=parse_list(attn, "--attn"),
+        decodes=decodes_for(decodes, resolved_device) if resolved_device and place.kind == "single" else ["generate"],
         max_time_s=parse_duration(max_time) if max_time else None,
         cache_dir=cache_dir,
         revision=revision,
@@ -116,14 +126,12 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
     if backend == "openai":
         from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
 
-        resolved_device = None
         engine = OpenAIBackend(model, OpenAIOptions(base_url=base_url, api_key_env=api_key_env,
                                                     request_timeout_s=request_timeout_s, seed=cfg.seed,
                                                     natural_cap=cfg.natural_cap))
     else:
         from bench.backends.transformers.backend import TransformersBackend, TransformersOptions
 
-        resolved_device = place.device
         engine = TransformersBackend(ref, TransformersOptions(device=resolved_device, cache_dir=cache_dir, revision=revision,
                                                              natural_cap=cfg.natural_cap, plan=place.plan),
                                      progress=not quiet)

@@ -11,7 +11,7 @@ import itertools
 import re
 from dataclasses import asdict, dataclass, field
 
-from bench.results import EFFORTS, MODES, CaseKey
+from bench.results import DECODES, EFFORTS, MODES, CaseKey
 from diagnostics.errors import UserError
 from diagnostics.modelref import DEFAULT_MODEL, SYNTHETIC, ModelRef
 
@@ -34,6 +34,7 @@ class BenchConfig:
     mode: str = "fixed"
     quants: list[str] = field(default_factory=lambda: ["auto"])
     caches: list[str] = field(default_factory=lambda: ["dynamic"])
+    decodes: list[str] = field(default_factory=lambda: ["generate"])
     attns: list[str] = field(default_factory=lambda: ["auto"])
     max_time_s: float | None = None
     natural_cap: int | None = None  # natural mode: the most new tokens (defaults to the length)
@@ -50,31 +51,55 @@ class BenchConfig:
         return asdict(self)
 
     def cases(self) -> list[CaseKey]:
-        """All cases, grouped by load (quant, attn) so each group needs one load."""
-        keys = []
+        """All cases, grouped by load (quant, attn) so each group needs one load.
+
+        A graph case decodes on a static cache whatever ``--cache`` says, so the cache axis
+        applies to ``generate`` only; graph cases come after the generate cases of their load,
+        ordered by batch size and length, so one captured graph serves as many cases as it can.
+        """
         server = self.backend == "openai"
         quants = ["server"] if server else self.quants
-        caches = ["server"] if server else self.caches
         attns = ["server"] if server else self.attns
         concurrency = self.concurrency if server else [1]
+        decodes = ["server"] if server else self.decodes
+        keys = []
         for quant, attn in itertools.product(quants, attns):
-            for cache, batch, prompt_len, output_len, effort, conc in itertools.product(
-                caches, self.batch_sizes, self.prompt_lengths, self.lengths, self.efforts, concurrency
-            ):
-                keys.append(
-                    CaseKey(
-                        effort=effort,
-                        output_len=output_len,
-                        prompt_len=prompt_len,
-                        batch_size=batch,
-                        mode=self.mode,
-                        cache=cache,
-                        quant=quant,
-                        attn=attn,
-                        concurrency=conc,
+            for decode in decodes:
+                caches = ["server"] if server else (["static"] if decode == "graph" else self.caches)
+                for cache, batch, prompt_len, output_len, effort, conc in itertools.product(
+                    caches, self.batch_sizes, self.prompt_lengths, self.lengths, self.efforts, concurrency
+                ):
+                    keys.append(
+                        CaseKey(
+                            effort=effort,
+                            output_len=output_len,
+                            prompt_len=prompt_len,
+                            batch_size=batch,
+                            mode=self.mode,
+                            cache=cache,
+                            quant=quant,
+                            attn=attn,
+                            concurrency=conc,
+                            decode=decode,
+                        )
                     )
-                )
         return keys
+
+
+def decodes_for(text: str | None, device: str) -> list[str]:
+    """``--decode`` for a model on ``device`` (``cpu``, ``cuda:N``): by default both ways on a
+    CUDA GPU (what ``generate`` gives, and what the GPU does with the same modules), ``generate``
+    elsewhere. ``graph`` replays a CUDA graph, so it needs a CUDA GPU."""
+    cuda = device.startswith("cuda")
+    if text is None:
+        return list(DECODES) if cuda else ["generate"]
+    decodes = parse_list(text, "--decode", DECODES)
+    if "graph" in decodes and not cuda:
+        raise UserError(
+            f"--decode graph replays a captured CUDA graph, so it needs a CUDA GPU and this run is on {device}; "
+            "use --decode generate, or run on a GPU."
+        )
+    return decodes
 
 
 def default_lengths(ref: ModelRef) -> list[int]:

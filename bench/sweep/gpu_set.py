@@ -2,9 +2,9 @@
 
 A pipeline runs in one process, so one tracker set per GPU suffices. Under torchrun each rank
 tracks its own GPU and the ranks gather what they saw (``bench.models.ranks``), so rank 0 holds
-every GPU. The merged record keeps the per-GPU figures (``info.gpus``: peak memory samples and the
-NVML summary of each GPU) and sums the memory metrics over the GPUs, so ``peak_alloc_bytes`` and
-``nvml_used_bytes`` mean the memory the run held, on one GPU or on several.
+every GPU. The merged record keeps the per-GPU figures (``info.gpus``: peak memory, energy and the
+NVML summary of each GPU) and sums memory, energy and power over the GPUs, so ``peak_alloc_bytes``,
+``nvml_used_bytes`` and ``energy_j`` mean what the run held or used, on one GPU or on several.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any, Callable, Iterator
 from bench.models import ranks
 from bench.models.device import nvml_index
 from bench.results.layout import Layout
-from bench.sweep.trackers import NvmlTracker, PeakMemoryTracker, Tracked, Tracker
+from bench.sweep.trackers import EnergyTracker, NvmlTracker, PeakMemoryTracker, Tracked, Tracker
 
-SUMMED = ("peak_alloc_bytes", "peak_reserved_bytes", "nvml_used_bytes")
+SUMMED = ("peak_alloc_bytes", "peak_reserved_bytes", "nvml_used_bytes", "energy_j", "avg_power_w")
 
 
 def merge_nvml(summaries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -98,7 +98,8 @@ class RankGatherTracker:
 
 
 def gpu_trackers(cuda_index: int) -> list[Tracker]:
-    return [PeakMemoryTracker(f"cuda:{cuda_index}"), NvmlTracker(nvml_index(cuda_index))]
+    index = nvml_index(cuda_index)
+    return [PeakMemoryTracker(f"cuda:{cuda_index}"), NvmlTracker(index), EnergyTracker([index])]
 
 
 def trackers_for_layout(layout: Layout, make: Callable[[int], list[Tracker]] = gpu_trackers) -> list[Tracker]:

@@ -132,6 +132,7 @@ def run_sweep(
                                else results.model.bytes_per_token.get(record.weights_path or ""))
             spread = layout is not None and (len(layout.devices) > 1 or layout.concurrent)
             tracked = layout_trackers(layout) if spread else trackers(record.device)
+            on_gpu = bool(record.device and record.device.startswith("cuda"))
             for key in group:
                 if not agree(budget.allows(key)):  # under torchrun, rank 0's clock decides for all
                     journal.skip([key], Budget.REACHED)
@@ -139,7 +140,7 @@ def run_sweep(
                     continue
                 bar.status(key.id)
                 started = clock()
-                case = run_case(backend, key, cfg, tracked, record.weights_path)
+                case = run_case(backend, key, cfg, tracked, record.weights_path, profile=on_gpu)
                 case.duration_s = clock() - started
                 budget.record(key, case.duration_s)
                 add_roofline(case, bytes_per_token, bandwidth)
@@ -167,10 +168,11 @@ def _load(backend: Backend, quant: str, attn: str) -> LoadRecord:
 
 
 def run_case(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
-             weights_path: str | None) -> CaseResult:
+             weights_path: str | None, profile: bool = False) -> CaseResult:
+    """Measure one case; ``profile``: also one uncounted profiled repetition (``gpu_busy_frac``)."""
     started_at = now_iso()
     try:
-        case = _measure(backend, key, cfg, trackers, weights_path)
+        case = _measure(backend, key, cfg, trackers, weights_path, profile)
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -186,18 +188,20 @@ def run_case(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
 
 
 def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
-             weights_path: str | None) -> CaseResult:
+             weights_path: str | None, profile: bool) -> CaseResult:
     prepared = backend.prepare(key)
     started = clock()
     for _ in range(cfg.warmup):
         prepared.once(counted=False)
     warmup_s = clock() - started
     samples: dict[str, list[float]] = {}
+    rep_tokens: list[int] = []
     for _ in range(cfg.reps):
         with ExitStack() as stack:
             for tracker in trackers:
                 stack.enter_context(tracker.track())
             rep = prepared.once()
+        rep_tokens.append(sum(t.new_tokens * t.batch_size for t in rep.timings))
         per = concurrent_samples(rep.timings) if key.concurrency > 1 else case_samples(rep.timings)
         for name, values in [*per.items(), *((n, [v]) for n, v in rep.samples.items())]:
             samples.setdefault(name, []).extend(values)
@@ -207,6 +211,11 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
         info.update(tracked.info)
         for name, values in tracked.samples.items():
             samples.setdefault(name, []).extend(values)
+    energy = samples.pop("energy_j", None)
+    if energy and len(energy) == len(rep_tokens) and all(rep_tokens):
+        samples["energy_j_per_tok"] = [j / n for j, n in zip(energy, rep_tokens)]
+    if profile and hasattr(prepared, "profile"):
+        _add_gpu_busy(prepared, key, samples, info)
     if cfg.warmup:
         samples["warmup_s"] = [warmup_s]
     return CaseResult(
@@ -216,3 +225,26 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
         weights_path=weights_path,
         info=info,
     )
+
+
+PROFILE_TOKENS = 64  # new tokens of the profiled repetition: enough steps for a stable mean
+
+
+def _add_gpu_busy(prepared, key: CaseKey, samples: dict[str, list[float]], info: dict) -> None:
+    """gpu_busy_frac: GPU kernel time of a decode step (an uncounted profiled run) over the wall
+    time of a step in the counted repetitions (batch size / median decode tok/s)."""
+    decode = samples.get("decode_tok_s")
+    if not decode:
+        return
+    wall_per_step = key.batch_size / Stat.of(decode).median
+    try:
+        measured = prepared.profile(PROFILE_TOKENS)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the profiler is a nicety: the case's figures stand without it
+        log.warning("case %s: profiling failed: %s", key.id, error_line(exc))
+        info["profile_error"] = error_line(exc)
+        return
+    samples["gpu_busy_frac"] = [measured.kernel_s_per_step / wall_per_step]
+    info["profile"] = {"kernel_ms_per_step": measured.kernel_s_per_step * 1000, "steps": measured.steps,
+                       "wall_ms_per_step": wall_per_step * 1000}

@@ -157,11 +157,18 @@ def _device_index(device: str) -> int:
     return int(device.split(":", 1)[1]) if ":" in device else 0
 
 
+HOST_BOUND_BELOW = 0.5  # gpu_busy_frac under this: the figure measures the host more than the GPU
+
+
 def _validity_warnings(res: Results) -> None:
-    """Throttling and contention seen by NVML during cases; a CPU run."""
+    """Throttling and contention seen by NVML during cases; a CPU run; host-bound cases."""
     if res.env_summary.get("device") == "cpu" and res.backend.get("kind") == "transformers":
         res.warn("cpu", "ran on the CPU: figures say nothing about a GPU")
     for case in res.cases:
+        busy = case.median("gpu_busy_frac")
+        if busy is not None and busy < HOST_BOUND_BELOW:
+            res.warn("host_bound", f"the GPU was busy {busy:.0%} of each decode step: this figure measures the host "
+                     "CPU (Python and kernel launches) more than the GPU", case.key.id)
         nvml = case.info.get("nvml") or {}
         reasons = nvml.get("throttle_reasons") or []
         if reasons:
