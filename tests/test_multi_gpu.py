@@ -473,3 +473,11 @@ def test_a_user_error_in_the_ranks_is_one_sentence_and_exit_2(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "--attn eager" in errors[0]  # rank 0 says it once
     assert "Traceback" not in proc.stderr and "ChildFailedError" not in proc.stderr
+
+
+def test_graph_decoding_stays_on_one_gpu(tmp_path):
+    from bench.cli import main
+
+    res = CliRunner().invoke(main, ["bench", "--model", "synthetic:tiny", "--tp", "2", "--device", "cpu",
+                                    "--decode", "graph", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--decode graph captures one GPU's forward" in res.stderr
