@@ -95,7 +95,7 @@ def test_sliding_update_matches_transformers_in_both_states():
     theirs.update(first, first)
     ours.update(first, first)
     pos.fill_(1)
-    ours.update = graph_mod._sliding_update(pos, window, "cpu").__get__(ours)
+    ours.update = graph_mod._sliding_update(pos, torch.arange(window), torch.tensor([window - 1])).__get__(ours)
     for _ in range(steps):
         k, v = torch.randn(1, 2, 1, 4, generator=g), torch.randn(1, 2, 1, 4, generator=g)
         tk, tv = theirs.update(k, v)

@@ -371,3 +371,44 @@ def test_host_bound_cases_are_flagged():
     _validity_warnings(res)
     flagged = [w for w in res.warnings if w.code == "host_bound"]
     assert [w.case for w in flagged] == [idle.key.id] and "8%" in flagged[0].message
+
+
+# ---- adaptive repetitions ----------------------------------------------------------------------
+
+
+def test_stopping_rule_on_known_samples():
+    from bench.sweep.runner import _enough
+
+    cfg = _cfg(reps=3, max_reps=10, rep_time_s=20.0, ci_target=0.01)
+    steady = {"decode_tok_s": [100.0, 100.2, 99.9, 100.1, 99.8, 100.3]}
+    noisy = {"decode_tok_s": [100.0, 110.0, 92.0, 105.0, 95.0, 101.0]}
+    assert _enough(cfg, {"decode_tok_s": [100.0, 100.0]}, 2, 1.0) is None  # below --reps
+    assert _enough(cfg, {"decode_tok_s": steady["decode_tok_s"][:5]}, 5, 1.0) is None  # 5 samples: no 95% interval yet
+    assert _enough(cfg, steady, 6, 1.0) == "converged"  # [99.8, 100.3] is within ±1% of 100.05
+    assert _enough(cfg, noisy, 6, 1.0) is None
+    assert _enough(cfg, noisy, 6, 25.0) == "rep_time"
+    assert _enough(cfg, {"decode_tok_s": noisy["decode_tok_s"] * 2}, 10, 1.0) == "max_reps"
+    assert _enough(cfg, {"ttft_s": [0.1] * 3}, 3, 1.0) == "no_decode_speed"
+    assert _enough(_cfg(reps=3), noisy, 3, 1.0) == "max_reps"  # max_reps unset: exactly --reps
+
+
+def test_adaptive_case_repeats_until_the_interval_is_tight(tmp_path):
+    class Jittery(FakeBackend):
+        """Decode speeds that settle: the first repetitions are noisy, the later ones steady."""
+
+        def once(self, key):
+            n = len(self.calls)
+            self.calls.append(key)
+            tick = [0.012, 0.008, 0.0101, 0.0100, 0.0100, 0.0100, 0.0100, 0.0100, 0.0100, 0.0100][min(n, 9)]
+            t = GenerationTiming(start=0.0, prompt_tokens=key.prompt_len)
+            for i in range(key.output_len):
+                t.arrive(1, at=0.1 + i * tick)
+            t.end = t.arrivals[-1]
+            return [t]
+
+    backend = Jittery()
+    case = runner.run_case(backend, R.CaseKey("low", 8, 16), _cfg(reps=3, warmup=0, max_reps=10), [], "bf16")
+    reps = case.info["repetitions"]
+    assert reps["stopped"] == "converged" and 6 <= reps["n"] < 10 and reps["decode_ci_half_width"] <= 0.01
+    stat = case.metrics["decode_tok_s"]
+    assert stat.n == reps["n"] and stat.ci_low <= stat.median <= stat.ci_high

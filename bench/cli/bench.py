@@ -39,14 +39,19 @@ Examples:
 @click.option("--backend", type=click.Choice(["transformers", "openai"]), default="transformers", show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @parallel_options
-@click.option("--efforts", default="low,medium,high", show_default=True, help="Reasoning efforts.")
+@click.option("--efforts", default=None, help="Reasoning efforts (low, medium, high)  [default: by --mode: auto runs one effort for throughput and, on real weights, all three in natural mode]")
 @click.option("--lengths", default=None, help="New tokens per request (the cap in natural mode)  [default: 128,512; 32,64 for synthetic:tiny]")
 @click.option("--prompt-lengths", default="128", show_default=True, help="Prompt tokens, chat template included.")
 @click.option("--batch-sizes", default="1", show_default=True)
 @click.option("--concurrency", default="1", show_default=True, help="Requests in flight at once (--backend openai).")
-@click.option("--reps", type=int, default=3, show_default=True, help="Counted repetitions per case.")
+@click.option("--reps", type=int, default=3, show_default=True, help="Counted repetitions per case, at least.")
+@click.option("--max-reps", type=int, default=10, show_default=True, help="Repeat a case until the median decode speed's 95%% interval is within --ci-target, at most this often.")
+@click.option("--rep-time", "rep_time", default="20s", show_default=True, help="...and for no longer than this once --reps are done (a slow case stops at --reps).")
+@click.option("--ci-target", type=float, default=0.01, show_default=True, help="Half-width of that interval, relative to the median (0.01 = ±1%%).")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted runs before them.")
-@click.option("--mode", type=click.Choice(["fixed", "natural"]), default="fixed", show_default=True, help="fixed: exactly the asked tokens; natural: the model stops when it wants.")
+@click.option("--mode", type=click.Choice(["auto", "fixed", "natural"]), default="auto", show_default=True,
+              help="fixed: exactly the asked tokens (throughput); natural: the model stops when it wants (tokens per channel, "
+                   "time to the answer); auto: fixed at one effort, plus natural for every effort on real weights.")
 @click.option("--quant", default="auto", show_default=True, help="auto, mxfp4, bf16 (comma list).")
 @click.option("--cache", "caches", default="dynamic", show_default=True, help="dynamic, static (comma list).")
 @click.option("--attn", default="auto", show_default=True, help="Attention implementation(s); the CPU needs eager.")
@@ -65,19 +70,21 @@ Examples:
 @quiet_option
 @click.pass_context
 def command(ctx, model, backend, device, devices, tp, ep, rank_worker, efforts, lengths, prompt_lengths, batch_sizes,
-            concurrency, reps, warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report,
-            measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, quiet):
+            concurrency, reps, max_reps, rep_time, ci_target, warmup, mode, quant, caches, attn, decodes, out_dir, resume,
+            max_time, no_report, measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, quiet):
     place = placement(backend, device, devices, tp, ep, rank_worker)
     with rank_context(place):
         _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps,
-             warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report, measure_bandwidth,
-             cache_dir, revision, base_url, api_key_env, request_timeout_s, quiet or not place.main)
+             max_reps, rep_time, ci_target, warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time,
+             no_report, measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s,
+             quiet or not place.main)
 
 
-def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, warmup,
-         mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report, measure_bandwidth, cache_dir,
-         revision, base_url, api_key_env, request_timeout_s, quiet):
-    from bench.sweep.config import BenchConfig, decodes_for, default_lengths, parse_duration, parse_int_list, parse_list
+def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, max_reps,
+         rep_time, ci_target, warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report,
+         measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, quiet):
+    from bench.sweep.config import (BenchConfig, decodes_for, default_lengths, parse_duration, parse_int_list, parse_list,
+                                    plan_efforts)
     from bench.results import CACHES, EFFORTS, QUANTS
     from bench.sweep.runner import Interrupted
     from bench.sweep.session import BenchRun
@@ -88,6 +95,11 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
         raise UserError("--decode is for in-process runs (a server decodes its own way); drop it with --backend openai.")
     if place.kind != "single" and decodes is not None and "graph" in decodes:
         raise UserError(f"--decode graph captures one GPU's forward; a {place.kind} layout decodes with --decode generate.")
+    asked = parse_list(efforts, "--efforts", EFFORTS) if efforts is not None else None
+    if backend == "openai":  # a server's weights are unknown here: the efforts asked, in the mode asked
+        plan = plan_efforts("fixed" if mode == "auto" else mode, asked or list(EFFORTS), synthetic=False)
+    else:
+        plan = plan_efforts(mode, asked, synthetic=ref.kind == "synthetic")
     cfg = BenchConfig(
         model=model,
         backend=backend,
@@ -95,12 +107,16 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
         devices=place.devices,
         parallel=place.kind,
         ranks=place.ranks,
-        efforts=parse_list(efforts, "--efforts", EFFORTS),
+        efforts=plan.efforts,
+        natural_efforts=plan.natural_efforts,
         lengths=parse_int_list(lengths, "--lengths") if lengths else default_lengths(ref),
         prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths"),
         batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
         concurrency=parse_int_list(concurrency, "--concurrency"),
         reps=reps,
+        max_reps=max_reps,
+        rep_time_s=parse_duration(rep_time, "--rep-time"),
+        ci_target=ci_target,
         warmup=warmup,
         mode=mode,
         quants=parse_list(quant, "--quant", QUANTS),
@@ -115,7 +131,7 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
         api_key_env=api_key_env,
         request_timeout_s=request_timeout_s,
     )
-    run = BenchRun(cfg, ref, out_dir, resume=resume, main=place.main)  # a wrong --out or --resume fails before any download
+    run = BenchRun(cfg, ref, out_dir, resume=resume, notes=plan.notes, main=place.main)  # a wrong --out or --resume fails before any download
     if place.needs_launch:
         fetch_once(ref, cache_dir, revision, progress=not quiet)
         sys.exit(relaunch(ctx, place.ranks, place.plan.gpu_indices))

@@ -196,16 +196,24 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
     warmup_s = clock() - started
     samples: dict[str, list[float]] = {}
     rep_tokens: list[int] = []
-    for _ in range(cfg.reps):
+    counted_s = 0.0
+    # under torchrun each rank times its own repetitions: rank 0's decision holds for all
+    while (stop := agree(_enough(cfg, samples, len(rep_tokens), counted_s))) is None:
+        rep_started = clock()
         with ExitStack() as stack:
             for tracker in trackers:
                 stack.enter_context(tracker.track())
             rep = prepared.once()
+        counted_s += clock() - rep_started
         rep_tokens.append(sum(t.new_tokens * t.batch_size for t in rep.timings))
         per = concurrent_samples(rep.timings) if key.concurrency > 1 else case_samples(rep.timings)
         for name, values in [*per.items(), *((n, [v]) for n, v in rep.samples.items())]:
             samples.setdefault(name, []).extend(values)
-    info = prepared.info()
+    profiled: dict = {"repetitions": {"n": len(rep_tokens), "stopped": stop, "counted_s": counted_s,
+                                      "decode_ci_half_width": Stat.of(samples.get("decode_tok_s", [])).ci_half_width}}
+    if profile and hasattr(prepared, "profile"):
+        _add_gpu_busy(prepared, key, samples, profiled)
+    info = {**prepared.info(), **profiled}
     for tracker in trackers:
         tracked = tracker.collect()
         info.update(tracked.info)
@@ -214,8 +222,6 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
     energy = samples.pop("energy_j", None)
     if energy and len(energy) == len(rep_tokens) and all(rep_tokens):
         samples["energy_j_per_tok"] = [j / n for j, n in zip(energy, rep_tokens)]
-    if profile and hasattr(prepared, "profile"):
-        _add_gpu_busy(prepared, key, samples, info)
     if cfg.warmup:
         samples["warmup_s"] = [warmup_s]
     return CaseResult(
@@ -225,6 +231,27 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
         weights_path=weights_path,
         info=info,
     )
+
+
+def _enough(cfg: BenchConfig, samples: dict[str, list[float]], n: int, counted_s: float) -> str | None:
+    """Why to stop repeating a case, or None to run another repetition.
+
+    At least ``--reps``; then on until the 95% confidence interval of the median decode speed is
+    within ``--ci-target`` of the median (the way pytest-benchmark and asv calibrate), but never
+    past ``--max-reps`` repetitions or, once the minimum is done, ``--rep-time`` seconds of
+    counted repetitions: a slow case stops at its minimum."""
+    if n < cfg.reps:
+        return None
+    if n >= (cfg.max_reps or cfg.reps):
+        return "max_reps"
+    half = Stat.of(samples.get("decode_tok_s", [])).ci_half_width
+    if half is not None and half <= cfg.ci_target:
+        return "converged"
+    if "decode_tok_s" not in samples:
+        return "no_decode_speed"  # single-token cases: nothing to converge on
+    if counted_s >= cfg.rep_time_s:
+        return "rep_time"
+    return None
 
 
 PROFILE_TOKENS = 64  # new tokens of the profiled repetition: enough steps for a stable mean

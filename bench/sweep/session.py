@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.backends.base import Backend
 from bench.results import ModelInfo, Results, load, summarize_environment
-from bench.sweep.config import BenchConfig, validate
+from bench.sweep.config import BenchConfig, Note, validate
 from bench.sweep.journal import Journal
 from bench.sweep.runner import run_sweep
 from diagnostics.errors import UserError
@@ -36,11 +36,12 @@ class BenchOutcome:
 
 
 class BenchRun:
-    def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False, main: bool = True):
+    def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False,
+                 notes: list[Note] = (), main: bool = True):
         """``main`` is False on the torchrun ranks other than 0: they run the sweep in lockstep
         with rank 0 but take no environment snapshot and write nothing."""
         validate(cfg)
-        self.cfg, self.ref, self.main = cfg, ref, main
+        self.cfg, self.ref, self.notes, self.main = cfg, ref, list(notes), main
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / "results.json"
         self.existing: Results | None = None
@@ -93,6 +94,8 @@ class BenchRun:
         )
         if model.synthetic:
             res.warn("synthetic", "random synthetic weights: speed and memory transfer to the real model, the text does not")
+        for note in self.notes:
+            res.warn(note.code, note.message)
         return res
 
 

@@ -56,9 +56,10 @@ def _full_update(pos: torch.Tensor):
     return update
 
 
-def _sliding_update(pos: torch.Tensor, window: int, device):
-    slots = torch.arange(window, device=device)
-    last = torch.tensor([window - 1], device=device)
+def _sliding_update(pos: torch.Tensor, slots: torch.Tensor, last: torch.Tensor):
+    """``slots`` is ``arange(window)`` and ``last`` ``[window - 1]``, both on the cache's device;
+    they must outlive any graph captured with this update (the graph reads their addresses)."""
+    window = slots.numel()
 
     def update(self, key_states, value_states, *args, **kwargs):
         full = (pos >= window).long()  # 1 once the window is full: shift left by one
@@ -162,21 +163,26 @@ class GraphDecoder:
         # The last step's logits [b, vocab]: one buffer for the object's life, since a captured
         # graph writes to the address it saw at capture.
         self.logits: torch.Tensor | None = None
-        self._decode_updates = None
+        # The decode-mode updates, made once: a captured graph reads the tensors they hold, so
+        # they live as long as this object, across prefills.
+        sliding = self.window and self.window < self.max_cache_len
+        self._slots = torch.arange(self.window if sliding else 1, device=dev)
+        self._last = torch.tensor([max(self.window - 1, 0)], device=dev)
+        self._updates = [
+            _sliding_update(self.pos, self._slots, self._last) if kind == "sliding_attention" and sliding
+            else _full_update(self.pos)
+            for kind in self.layer_types
+        ]
 
     # ---- cache modes ---------------------------------------------------------------------------
 
     def _install(self, on: bool) -> None:
         """Swap this cache's layers between transformers' own update and the capturable one."""
-        for layer, kind in zip(self.cache.layers, self.layer_types):
-            if not on:
-                layer.__dict__.pop("update", None)
-                continue
-            if kind == "sliding_attention" and self.window and self.window < self.max_cache_len:
-                fn = _sliding_update(self.pos, self.window, self.device)
+        for layer, fn in zip(self.cache.layers, self._updates):
+            if on:
+                layer.update = types.MethodType(fn, layer)
             else:
-                fn = _full_update(self.pos)
-            layer.update = types.MethodType(fn, layer)
+                layer.__dict__.pop("update", None)
 
     def _forward(self, ids: torch.Tensor, **kwargs):
         kwargs[self.cache_kw] = self.cache
@@ -256,20 +262,33 @@ class GraphDecoder:
     def decode(self, ids: torch.Tensor, new_tokens: int, on_token: Callable[[torch.Tensor], bool] | None = None) -> int:
         """Prefill, then decode until ``new_tokens`` tokens per sequence (the prefill's included).
 
-        ``on_token(tokens)`` is called after each token reached the host (``tokens`` is a CPU
-        tensor [b]); returning True stops early. Returns the tokens decoded per sequence.
+        ``on_token(tokens)`` is called once each token reached the host (``tokens``: a CPU tensor
+        [b]); returning True stops early. Returns the tokens delivered per sequence. With a
+        captured graph the next step is queued before the host waits for the current token (a
+        pinned copy and an event per token), so the launch overlaps the GPU's work on the step
+        before, as it would in a server's decode loop.
         """
         if ids.shape[1] + new_tokens > self.max_cache_len:
             raise ValueError(f"prompt {ids.shape[1]} + {new_tokens} new tokens exceed the cache ({self.max_cache_len})")
+        deliver = on_token or (lambda tokens: False)
         with torch.inference_mode():
-            first = self.prefill(ids).view(-1).cpu()
-            if on_token is not None and on_token(first):
-                return 1
-            for n in range(2, new_tokens + 1):
-                tok = self.step().view(-1).cpu()
-                if on_token is not None and on_token(tok):
+            self.prefill(ids)
+            if self._graph is None:
+                for n in range(1, new_tokens + 1):
+                    if n > 1:
+                        self.step()
+                    if deliver(self.tokens.view(-1).cpu()):
+                        return n
+                return new_tokens
+            out = _HostTokens(self.tokens)
+            out.copy(0)
+            for n in range(1, new_tokens):
+                self._graph.replay()  # step n, queued behind the copy of token n - 1
+                out.copy(n)
+                if deliver(out.take(n - 1)):
                     return n
-        return new_tokens
+            deliver(out.take(new_tokens - 1))
+            return new_tokens
 
     def bare_tok_s(self, ids: torch.Tensor, steps: int) -> float:
         """Decode speed of the replay loop alone: no host read, no clock per token (CUDA only)."""
@@ -281,6 +300,26 @@ class GraphDecoder:
                 self.step()
             torch.cuda.synchronize()
             return steps * self.batch_size / (time.perf_counter() - t0)
+
+
+class _HostTokens:
+    """Tokens copied from the device into pinned host buffers, one event per token: the host
+    waits for token n while step n + 1 runs."""
+
+    def __init__(self, tokens: torch.Tensor, depth: int = 2):
+        self.tokens = tokens.view(-1)
+        self.bufs = [torch.empty(self.tokens.shape, dtype=tokens.dtype, pin_memory=True) for _ in range(depth)]
+        self.events = [torch.cuda.Event() for _ in range(depth)]
+
+    def copy(self, n: int) -> None:
+        k = n % len(self.bufs)
+        self.bufs[k].copy_(self.tokens, non_blocking=True)
+        self.events[k].record()
+
+    def take(self, n: int) -> torch.Tensor:
+        k = n % len(self.bufs)
+        self.events[k].synchronize()
+        return self.bufs[k].clone()
 
 
 def eager_reference(model, ids: torch.Tensor, steps: int, max_cache_len: int) -> tuple[list[list[int]], list[torch.Tensor]]:
