@@ -56,6 +56,7 @@ from diagnostics.ecosystem_checks import check_attention, check_index, check_ker
 from diagnostics.facts import Facts
 from diagnostics.gpu_checks import check_bf16, check_compute_capability, check_gpu, check_mig, check_processes
 from diagnostics.models import gb, gib
+from diagnostics.multi_gpu import check_gpu_count
 from diagnostics.versions import Pin, at_least, base_version, in_window, major_minor
 
 # --------------------------------------------------------------------------------------------
@@ -476,6 +477,7 @@ CHECKS: tuple[Callable[[Facts, Context], CheckResult], ...] = (
     check_torchvision,
     check_torchaudio,
     check_memory,
+    check_gpu_count,
     check_disk,
     check_platform,
     check_environment,

@@ -46,6 +46,7 @@ GPUS: dict[str, GpuProfile] = {
     "A100": GpuProfile("NVIDIA A100-SXM4-40GB", 40960 * MiB, "8.0"),
     "A100-80": GpuProfile("NVIDIA A100-SXM4-80GB", 81920 * MiB, "8.0"),
     "H100": GpuProfile("NVIDIA H100 80GB HBM3", 81559 * MiB, "9.0"),
+    "H200": GpuProfile("NVIDIA H200", 143771 * MiB, "9.0"),
 }
 
 

@@ -14,6 +14,7 @@ import click
 
 from bench import __version__
 from bench.cli import bench, check, compare, export, history, report, synthesize
+from bench.cli.launch import apply_safe_env
 from diagnostics.errors import EXIT_USER_ERROR, UserError
 
 
@@ -38,6 +39,7 @@ def main() -> None:
       gptoss check                          # will gpt-oss-20b run here, and on which path?
       gptoss bench --model synthetic:tiny   # a benchmark that runs anywhere, CPU included
     """
+    apply_safe_env()  # NVLink multicast off in every process the harness starts (bench.cli.launch)
 
 
 for _module in (check, bench, synthesize, report, compare, history, export):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from bench.cli.launch import fetch_once, layout_lines, parallel_options, placement, rank_context, relaunch
 from bench.cli.options import model_option, quiet_option
 from bench.models.device import DEVICES
 from diagnostics.errors import UserError
@@ -27,6 +28,8 @@ Examples:
   gptoss bench --model synthetic:gpt-oss-20b --decode graph --batch-sizes 1,8
   gptoss bench --mode natural --efforts low,high --lengths 2048
   gptoss bench --out runs/t4 --resume                 # continue an interrupted run
+  gptoss bench --model synthetic:gpt-oss-120b --quant bf16 --devices 0,1   # a pipeline over two GPUs
+  gptoss bench --model synthetic:gpt-oss-120b --ep 2  # torchrun: each GPU holds half the experts
   gptoss bench --backend openai --base-url http://127.0.0.1:8000/v1 --model openai/gpt-oss-20b --concurrency 1,4
   gptoss bench --backend openai --base-url URL --model NAME --load closed --concurrency 1,8,32 --duration 60s
   gptoss bench --backend openai --base-url URL --model NAME --load poisson --request-rate 1,4,16,inf \\
@@ -38,6 +41,7 @@ Examples:
 @model_option("Hub id, local checkpoint folder, synthetic:NAME (tiny, gpt-oss-20b, gpt-oss-120b), or the served model name with --backend openai.")
 @click.option("--backend", type=click.Choice(["transformers", "openai"]), default="transformers", show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@parallel_options
 @click.option("--efforts", default=None, help="Reasoning efforts (low, medium, high)  [default: by --mode: auto runs one effort for throughput and, on real weights, all three in natural mode]")
 @click.option("--lengths", default=None, help="New tokens per request (the cap in natural mode)  [default: 128,512; 32,64 for synthetic:tiny]")
 @click.option("--prompt-lengths", default=None, help="Prompt tokens, chat template included.  [default: 128]")
@@ -76,10 +80,17 @@ Examples:
 @click.option("--dataset", type=click.Path(dir_okay=True, path_type=Path), default=None,
               help="--load: prompts from a JSONL file ({\"prompt\"} or {\"messages\"}, optional output_len) or ShareGPT-style JSON.")
 @quiet_option
-def command(model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, max_reps, rep_time,
-            ci_target, warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report, measure_bandwidth,
-            cache_dir, revision, base_url, api_key_env, request_timeout_s, load, request_rate, burstiness, num_requests,
-            duration, slo, dataset, quiet):
+@click.pass_context
+def command(ctx, devices, tp, ep, rank_worker, **options):
+    place = placement(options["backend"], options["device"], devices, tp, ep, rank_worker)
+    with rank_context(place):
+        _run(ctx, place, **{**options, "quiet": options["quiet"] or not place.main})
+
+
+def _run(ctx, place, *, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, max_reps,
+         rep_time, ci_target, warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report,
+         measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, load, request_rate, burstiness,
+         num_requests, duration, slo, dataset, quiet):
     from bench.sweep.config import (BenchConfig, decodes_for, default_lengths, parse_duration, parse_efforts, parse_int_list,
                                     parse_list, parse_positive_floats, parse_rates, parse_warmup, plan_efforts)
     from bench.results import CACHES, EFFORTS, QUANTS
@@ -87,13 +98,11 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
     from bench.sweep.session import BenchRun
 
     ref = ModelRef.served(model) if backend == "openai" else ModelRef.parse(model)
-    resolved_device = None
-    if backend != "openai":
-        from bench.models.device import resolve_device
-
-        resolved_device = resolve_device(device)
+    resolved_device = place.device  # this process's (first) device; None for a server
     if backend == "openai" and decodes is not None:
         raise UserError("--decode is for in-process runs (a server decodes its own way); drop it with --backend openai.")
+    if place.kind != "single" and decodes is not None and "graph" in decodes:
+        raise UserError(f"--decode graph captures one GPU's forward; a {place.kind} layout decodes with --decode generate.")
     if backend == "openai":  # a server's weights are unknown here: the efforts asked (or a mix), in the mode asked
         asked = parse_efforts(efforts) if efforts is not None else None
         plan = plan_efforts("natural" if mode == "natural" else "fixed", asked or list(EFFORTS), synthetic=False)
@@ -108,6 +117,9 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         model=model,
         backend=backend,
         device=device,
+        devices=place.devices,
+        parallel=place.kind,
+        ranks=place.ranks,
         efforts=plan.efforts,
         natural_efforts=plan.natural_efforts,
         lengths=parse_int_list(lengths, "--lengths") if lengths else default_lengths(ref),
@@ -124,7 +136,7 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         quants=parse_list(quant, "--quant", QUANTS),
         caches=parse_list(caches, "--cache", CACHES),
         attns=parse_list(attn, "--attn"),
-        decodes=decodes_for(decodes, resolved_device) if resolved_device else ["generate"],
+        decodes=decodes_for(decodes, resolved_device) if resolved_device and place.kind == "single" else ["generate"],
         max_time_s=parse_duration(max_time) if max_time else None,
         cache_dir=cache_dir,
         revision=revision,
@@ -151,7 +163,14 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         if prompt_lengths is not None:
             raise UserError("--dataset brings its own prompts; drop --prompt-lengths.")
         read_dataset(dataset)  # a malformed file fails here, in one sentence, before any request
-    run = BenchRun(cfg, ref, out_dir, resume=resume, notes=plan.notes)  # a wrong --out or --resume fails before any download
+    run = BenchRun(cfg, ref, out_dir, resume=resume, notes=plan.notes, main=place.main)  # a wrong --out or --resume fails before any download
+    if place.needs_launch:
+        fetch_once(ref, cache_dir, revision, progress=not quiet)
+        sys.exit(relaunch(ctx, place.ranks, place.plan.gpu_indices))
+    if place.worker:  # every rank has read OUT before rank 0 writes to it
+        from bench.models import ranks
+
+        ranks.barrier()
     if backend == "openai":
         from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
 
@@ -162,7 +181,7 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         from bench.backends.transformers.backend import TransformersBackend, TransformersOptions
 
         engine = TransformersBackend(ref, TransformersOptions(device=resolved_device, cache_dir=cache_dir, revision=revision,
-                                                             natural_cap=cfg.natural_cap),
+                                                             natural_cap=cfg.natural_cap, plan=place.plan),
                                      progress=not quiet)
     try:
         outcome = run.run(engine, device=resolved_device, progress=not quiet)
@@ -173,10 +192,14 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
             err=True,
         )
         sys.exit(130)
+    if not place.main:  # a torchrun rank other than 0: rank 0 reports
+        return
     from reports import render
     from reports.tables import summary_table
 
     click.echo(summary_table(outcome.results))
+    for line in layout_lines(outcome.results):
+        click.echo(line)
     click.echo(f"\nresults: {outcome.results_path}")
     if not no_report:
         files = render([outcome.results], out_dir)

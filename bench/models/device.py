@@ -1,10 +1,12 @@
 """Where a model runs, decided once from ``--device`` (auto, cpu, cuda, cuda:N).
 
-The CLI resolves the user's choice here and passes the answer down: to the loader, to the
-synthetic checkpoint's quantizer, and to the results file's environment summary.
+The CLI resolves the user's choice here and passes the answer down: to the loader and to the
+results file's environment summary. ``nvml_index`` maps a CUDA device to the GPU NVML reads.
 """
 
 from __future__ import annotations
+
+import os
 
 from diagnostics.errors import UserError
 
@@ -33,6 +35,16 @@ def resolve_device(device: str = "auto") -> str:
             raise UserError(f"{device} does not exist (torch sees {torch.cuda.device_count()} GPU(s)); pick another --device.")
         return f"cuda:{index}"
     raise UserError(f"unknown device '{device}'; use auto, cuda, cuda:N or cpu.")
+
+
+def nvml_index(cuda_index: int, visible: str | None = None) -> int:
+    """The NVML (physical) index of CUDA device ``cuda_index``: NVML ignores
+    ``CUDA_VISIBLE_DEVICES``, CUDA numbers the GPUs it lists from 0."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+    listed = [x.strip() for x in (visible or "").split(",") if x.strip()]
+    if listed and all(x.isdigit() for x in listed) and cuda_index < len(listed):
+        return int(listed[cuda_index])
+    return cuda_index
 
 
 def device_kind(device: str) -> str:

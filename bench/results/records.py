@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from bench.results.layout import Layout, known_fields
 from bench.results.requests import RequestLog
 from bench.results.stats import Stat
 from diagnostics.meta import now_iso
@@ -171,6 +172,7 @@ class LoadRecord:
     status: str = "ok"
     message: str | None = None
     metrics: dict[str, float | None] = field(default_factory=dict)  # names from LOAD_METRICS
+    layout: Layout | None = None  # how the model was spread over devices (None: older files, servers)
 
     @property
     def id(self) -> str:
@@ -178,12 +180,17 @@ class LoadRecord:
         return f"load/{self.quant}/{self.attn}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["layout"] is None:  # files without layouts stay as they were
+            del d["layout"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "LoadRecord":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kept = known_fields(cls, d)
+        if kept.get("layout") is not None:
+            kept["layout"] = Layout.from_dict(kept["layout"])
+        return cls(**kept)
 
 
 @dataclass

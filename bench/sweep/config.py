@@ -23,6 +23,9 @@ class BenchConfig:
     model: str = DEFAULT_MODEL
     backend: str = "transformers"  # transformers | openai
     device: str = "auto"
+    devices: list[int] | None = None  # GPUs holding weights (--devices, or the ranks' GPUs); None: the one device
+    parallel: str = "single"  # single | pipeline | tensor-parallel | expert-parallel
+    ranks: int = 1  # processes under torchrun (--tp/--ep)
     efforts: list[str] = field(default_factory=lambda: ["low", "medium", "high"])
     lengths: list[int] = field(default_factory=lambda: [128, 512])
     prompt_lengths: list[int] = field(default_factory=lambda: [128])

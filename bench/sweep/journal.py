@@ -14,12 +14,14 @@ from diagnostics.meta import now_iso
 
 
 class Journal:
-    def __init__(self, results: Results, path: Path):
+    def __init__(self, results: Results, path: Path | None):
+        """``path`` None: the results are kept in memory only (a torchrun rank other than 0)."""
         self.results = results
-        self.path = Path(path)
+        self.path = Path(path) if path is not None else None
 
     def save(self) -> None:
-        save(self.results, self.path)
+        if self.path is not None:
+            save(self.results, self.path)
 
     def start(self) -> None:
         """A sweep begins (or resumes): the file says it is not complete."""

@@ -18,11 +18,14 @@ from typing import Callable
 
 from bench.backends.base import Backend
 from bench.backends.timing import case_samples, clock, concurrent_samples
+from bench.models.ranks import agree
 from bench.results import METRICS, CaseKey, CaseResult, LoadRecord, Stat
+from bench.results.layout import Layout
 from bench.results.serving import Slo, aggregate, load_facts
 from bench.sweep.budget import Budget
 from bench.sweep.config import BenchConfig
 from bench.sweep.journal import Journal
+from bench.sweep.gpu_set import trackers_for_layout
 from bench.sweep.trackers import Tracker, trackers_for
 from diagnostics.errors import UserError, error_line
 from diagnostics.meta import now_iso
@@ -98,6 +101,7 @@ def run_sweep(
     bandwidth: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     trackers: TrackerFactory = trackers_for,
+    layout_trackers: Callable[[Layout], list[Tracker]] = trackers_for_layout,
 ) -> None:
     """Run every case of ``cfg`` not already in the journal's results."""
     results = journal.results
@@ -113,7 +117,7 @@ def run_sweep(
     try:
         for (quant, attn), group in groupby(todo, key=lambda k: k.load_group()):
             group = list(group)
-            if not any(budget.allows(k) for k in group):  # no load for a group none of which fits
+            if not agree(any(budget.allows(k) for k in group)):  # no load for a group none of which fits
                 journal.skip(group, Budget.REACHED)
                 bar.advance(len(group))
                 continue
@@ -124,11 +128,14 @@ def run_sweep(
                 journal.fail_cases(group, record.status, f"load failed: {record.message}")
                 bar.advance(len(group))
                 continue
-            bytes_per_token = results.model.bytes_per_token.get(record.weights_path or "")
-            tracked = trackers(record.device)
+            layout = record.layout
+            bytes_per_token = (layout.roofline_bytes_per_token if layout and layout.roofline_bytes_per_token
+                               else results.model.bytes_per_token.get(record.weights_path or ""))
+            spread = layout is not None and (len(layout.devices) > 1 or layout.concurrent)
+            tracked = layout_trackers(layout) if spread else trackers(record.device)
             on_gpu = bool(record.device and record.device.startswith("cuda"))
             for key in group:
-                if not budget.allows(key):
+                if not agree(budget.allows(key)):  # under torchrun, rank 0's clock decides for all
                     journal.skip([key], Budget.REACHED)
                     bar.advance()
                     continue
@@ -193,7 +200,8 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
     samples: dict[str, list[float]] = {}
     rep_tokens: list[int] = []
     counted_s = 0.0
-    while (stop := _enough(cfg, samples, len(rep_tokens), counted_s)) is None:
+    # under torchrun each rank times its own repetitions: rank 0's decision holds for all
+    while (stop := agree(_enough(cfg, samples, len(rep_tokens), counted_s))) is None:
         rep_started = clock()
         with ExitStack() as stack:
             for tracker in trackers:

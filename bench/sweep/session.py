@@ -26,7 +26,7 @@ from diagnostics.modelref import ModelRef
 
 log = logging.getLogger("gptoss.bench")
 
-RESUME_FIELDS = ("model", "backend", "device", "reps", "warmup", "mode")
+RESUME_FIELDS = ("model", "backend", "device", "reps", "warmup", "mode", "devices", "parallel")
 
 
 @dataclass
@@ -37,9 +37,11 @@ class BenchOutcome:
 
 class BenchRun:
     def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False,
-                 notes: list[Note] = ()):
+                 notes: list[Note] = (), main: bool = True):
+        """``main`` is False on the torchrun ranks other than 0: they run the sweep in lockstep
+        with rank 0 but take no environment snapshot and write nothing."""
         validate(cfg)
-        self.cfg, self.ref, self.notes = cfg, ref, list(notes)
+        self.cfg, self.ref, self.notes, self.main = cfg, ref, list(notes), main
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / "results.json"
         self.existing: Results | None = None
@@ -68,7 +70,7 @@ class BenchRun:
             res = self._start(backend)
             if device is not None:  # where the model actually runs (--device cpu on a GPU machine is a CPU run)
                 res.env_summary["device"] = device.split(":", 1)[0]
-        journal = Journal(res, self.path)
+        journal = Journal(res, self.path if self.main else None)
         bandwidth = _gpu_bandwidth(cfg, res)
         try:
             run_sweep(cfg, backend, journal, progress=progress, bandwidth=bandwidth)
@@ -78,7 +80,7 @@ class BenchRun:
         return BenchOutcome(results=res, results_path=self.path)
 
     def _start(self, backend: Backend) -> Results:
-        environment = _environment(self.ref)
+        environment = _environment(self.ref) if self.main else {}
         model = backend.model_info()
         _apply_spec(model, self.ref)
         res = Results(
@@ -120,23 +122,42 @@ def _apply_spec(model: ModelInfo, ref: ModelRef) -> None:
 
 
 def _gpu_bandwidth(cfg: BenchConfig, res: Results) -> float | None:
+    """The roofline's bandwidth: that of the GPUs holding weights (``--devices``, or the one GPU),
+    each recorded in ``gpu.gpus`` when there are several; the lowest is the one used (a pipeline
+    waits for each GPU in turn, a parallel layout for its slowest rank)."""
+    from bench.models import ranks
     from bench.sweep import bandwidth
 
     if res.env_summary.get("device") != "cuda" or cfg.backend != "transformers":
         res.gpu = {"name": res.env_summary.get("gpu"), "memory_bandwidth_bytes_s": None, "bandwidth_source": "not applicable"}
         return None
-    gpus = (res.environment.get("facts") or {}).get("gpus") or [{}]
-    bw = (
-        bandwidth.measure()
-        if cfg.measure_bandwidth
-        else bandwidth.datasheet(res.env_summary.get("gpu"), gpus[0].get("memory_total_bytes"))
-    )
+    facts = [g for g in (res.environment.get("facts") or {}).get("gpus") or [] if isinstance(g, dict)]
+    indices = cfg.devices or [_device_index(cfg.device)]
+    measured = None
+    per_gpu = []
+    for index in indices:
+        fact = next((g for g in facts if g.get("index") == index), None) or (facts[0] if facts and len(indices) == 1 else {})
+        if not cfg.measure_bandwidth:
+            bw = bandwidth.datasheet(fact.get("name"), fact.get("memory_total_bytes"))
+        elif not ranks.under_torchrun():
+            bw = bandwidth.measure(f"cuda:{index}")
+        else:  # each rank measures its own GPU at the same time; rank 0's figure stands for all
+            bw = measured = measured or bandwidth.measure(f"cuda:{ranks.local_rank()}")
+        per_gpu.append({"index": index, "name": fact.get("name"), "memory_total_bytes": fact.get("memory_total_bytes"),
+                        "memory_bandwidth_bytes_s": bw.bytes_per_s, "bandwidth_source": bw.source})
+    slowest = min(per_gpu, key=lambda g: g["memory_bandwidth_bytes_s"] or 0.0)
     res.gpu = {
-        "name": res.env_summary.get("gpu"),
-        "memory_bandwidth_bytes_s": bw.bytes_per_s,
-        "bandwidth_source": bw.source,
+        "name": res.env_summary.get("gpu") if len(per_gpu) == 1 else slowest["name"],
+        "memory_bandwidth_bytes_s": slowest["memory_bandwidth_bytes_s"],  # None when one GPU's is unknown
+        "bandwidth_source": slowest["bandwidth_source"],
     }
-    return bw.bytes_per_s
+    if len(per_gpu) > 1:
+        res.gpu["gpus"] = per_gpu
+    return res.gpu["memory_bandwidth_bytes_s"]
+
+
+def _device_index(device: str) -> int:
+    return int(device.split(":", 1)[1]) if ":" in device else 0
 
 
 HOST_BOUND_BELOW = 0.5  # gpu_busy_frac under this: the figure measures the host more than the GPU

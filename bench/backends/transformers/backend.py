@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.backends.base import DecodeProfile, Repetition
 from bench.backends.timing import GenerationTiming, clock
+from bench.backends.transformers.parallel import ParallelPlan
 from bench.backends.transformers.profile import kernel_seconds
 from bench.backends.transformers.streamer import make_clock_streamer
 from bench.models.prompts import Prompt, build_prompt, template_parts
@@ -27,6 +28,7 @@ class TransformersOptions:
     cache_dir: str | None = None  # where synthetic checkpoints are written
     revision: str | None = None  # hub revision
     natural_cap: int | None = None  # natural mode: the most new tokens (default: the case's length)
+    plan: ParallelPlan | None = None  # several devices (parallel.py); None: all on ``device``
     # --decode graph: capture the step in a CUDA graph. False runs the very same step eagerly,
     # which is how the graph path's logic is tested on a CPU.
     graph_capture: bool = True
@@ -56,6 +58,7 @@ class TransformersBackend:
         from bench.models.sources import resolve
 
         self.options = options
+        self.spec = ref.spec  # known gpt-oss shapes, for the roofline of a parallel layout
         self.resolved = resolve(ref, cache_dir=options.cache_dir, revision=options.revision, progress=progress)
         self.loaded = None
         self.record: LoadRecord | None = None
@@ -81,11 +84,36 @@ class TransformersBackend:
 
         from bench.backends.transformers.graph_cases import GraphCache
 
-        self.loaded = load_model(self.resolved, device=self.options.device, quant=quant, attn=attn)
+        self.loaded = load_model(self.resolved, device=self.options.device, quant=quant, attn=attn,
+                                 plan=self.options.plan)
         self.record = self.loaded.record
+        self._complete_layout(self.record)
         self.graphs = GraphCache(self.loaded.model, capture=self.options.graph_capture)
         self.record.metrics["first_token_cold_s"] = self._first_token_cold()
         return self.record
+
+    def _complete_layout(self, record: LoadRecord) -> None:
+        """Under torchrun: every rank's device in the record, memory summed over them; then the
+        bytes the busiest GPU reads per token, for the roofline."""
+        from bench.backends.transformers.parallel import gather_layout, roofline_bytes_per_token
+        from bench.models import ranks
+
+        layout = record.layout
+        if layout is None:
+            return
+        if layout.concurrent:
+            layout = record.layout = gather_layout(layout, ranks.gather)
+            for name in ("load_alloc_bytes", "load_peak_bytes"):
+                values = [getattr(d, name) for d in layout.devices]
+                record.metrics[name] = sum(values) if all(v is not None for v in values) else None
+        layout.roofline_bytes_per_token = roofline_bytes_per_token(self.spec, record.weights_path, layout)
+        if self.spec is not None and record.weights_path in ("mxfp4", "bf16"):
+            from diagnostics.check_base import CUDA_CONTEXT_BYTES, DEFAULT_CONTEXT_TOKENS
+            from diagnostics.multi_gpu import share
+
+            predicted = share(self.spec, record.weights_path, layout.kind, max(len(layout.devices), 1),
+                              DEFAULT_CONTEXT_TOKENS, CUDA_CONTEXT_BYTES)
+            layout.predicted_load_peak_bytes = predicted.load_peak_bytes
 
     @property
     def cuda(self) -> bool:

@@ -11,15 +11,18 @@
   bf16 ran, the reason transformers logged (logger ``transformers.quantizers``) goes into
   ``fallback_reason`` and a warning goes to stderr.
 - ``device``: as ``bench.models.device.resolve_device`` decides it (callers pass the resolved
-  ``cpu`` or ``cuda:N``; ``auto`` and ``cuda`` are resolved here for direct callers).
+  ``cpu`` or ``cuda:N``; ``auto`` and ``cuda`` are resolved here for direct callers); or a
+  ``plan`` over several devices (``parallel.py``: a pipeline, or one torchrun rank's share). The
+  record's ``layout`` says what each device held.
 - ``attn``: ``auto`` lets transformers choose on a GPU and means ``eager`` on the CPU, the only
   implementation gpt-oss supports there (``sdpa`` is refused because of the attention sinks).
 
 Load metrics (names from bench.results.LOAD_METRICS): ``load_s`` is the wall time of
 ``from_pretrained`` (CUDA synchronised); ``load_alloc_bytes`` is ``torch.cuda.memory_allocated``
 after the load and ``load_peak_bytes`` ``torch.cuda.max_memory_allocated`` during it (peak stats
-reset just before). On the CPU both are None: those metrics mean "memory held by torch's device
-allocator", and the process RSS is a different quantity that would not compare across runs.
+reset just before), summed over the devices of a layout. On the CPU both are None: those metrics
+mean "memory held by torch's device allocator", and the process RSS is a different quantity that
+would not compare across runs.
 ``download_s`` comes from the resolved model.
 """
 
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.backends.transformers.parallel import ParallelPlan, describe_layout, placement_kwargs
 from bench.models.device import resolve_device
 from bench.results import QUANTS, LoadRecord
 from diagnostics.errors import UserError, one_line
@@ -182,8 +186,11 @@ def _warn(message: str) -> None:
         print(f"WARNING: {message}", file=sys.stderr)
 
 
-def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = "auto", dtype=None) -> LoadedModel:
-    """Load ``resolved`` (a bench.models.sources.ResolvedModel) and record the path that ran."""
+def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = "auto", dtype=None,
+               plan: ParallelPlan | None = None) -> LoadedModel:
+    """Load ``resolved`` (a bench.models.sources.ResolvedModel) and record the path that ran.
+    ``plan`` spreads it over several devices (bench.backends.transformers.parallel); without one
+    it goes to ``device``."""
     global _last_quantizer_reason
     import torch
 
@@ -191,7 +198,8 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     if quant not in QUANTS:
         raise UserError(f"unknown quantization '{quant}'; use auto, mxfp4 or bf16.")
     attn = attn or "auto"
-    dev = resolve_device(device)
+    plan = plan or ParallelPlan("single", (resolve_device(device),))
+    dev = plan.devices[0]
     torch_dtype = _resolve_dtype(dtype)
     path = str(resolved.path)
     method = _checkpoint_quant_method(path)
@@ -202,7 +210,7 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     else:
         attn_impl = attn
 
-    kwargs: dict[str, Any] = {"device_map": {"": dev} if dev != "cpu" else None}
+    kwargs: dict[str, Any] = placement_kwargs(plan)
     kwargs["dtype" if _transformers_major_minor() >= (4, 56) else "torch_dtype"] = torch_dtype
     if attn_impl:
         kwargs["attn_implementation"] = attn_impl
@@ -214,7 +222,8 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     cuda = dev.startswith("cuda")
     if cuda:
         torch.cuda.set_device(torch.device(dev))
-        torch.cuda.reset_peak_memory_stats(dev)
+        for d in plan.devices:
+            torch.cuda.reset_peak_memory_stats(d)
 
     fallback_reason: str | None = None
     try:
@@ -245,15 +254,17 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(dev)
+            for d in plan.devices:
+                torch.cuda.reset_peak_memory_stats(d)
         from transformers import Mxfp4Config
 
         kwargs["quantization_config"] = Mxfp4Config(dequantize=True)
         model, load_s, messages = _from_pretrained(path, kwargs)
 
     model.eval()
-    alloc = torch.cuda.memory_allocated(dev) if cuda else None
-    peak = torch.cuda.max_memory_allocated(dev) if cuda else None
+    layout = describe_layout(model, plan)
+    alloc = sum(d.load_alloc_bytes for d in layout.devices) if cuda else None
+    peak = sum(d.load_peak_bytes for d in layout.devices) if cuda else None
 
     experts_class, weights_path = experts_info(model)
     captured = _reason_from(messages)
@@ -289,6 +300,7 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
         parameters=count_parameters(model),
         device=dev,
         fallback_reason=fallback_reason,
+        layout=layout,
         metrics={
             "download_s": getattr(resolved, "download_s", None),
             "load_s": load_s,
