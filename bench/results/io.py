@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -69,6 +70,29 @@ def _upgrade_0_to_1(doc: dict) -> dict:
 UPGRADES = {0: _upgrade_0_to_1}
 
 
+_SCHEMA_NUMBER = re.compile(r"[0-9]{1,6}")
+# Far above any real run (a 1,000-case sweep with 100 repetitions each is a few tens of MB); a
+# larger file is not ours, and reading it whole would only exhaust the memory.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+_RESTORE = "re-run `gptoss bench` to produce a new one, or restore it from a copy"
+# A results file is about eight levels deep; anything near Python's recursion limit would crash
+# the code that walks it later (validation, redaction, rendering), so it is refused on load.
+MAX_DEPTH = 64
+
+
+def _depth_exceeds(doc: Any, limit: int) -> bool:
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
 def schema_version(doc: dict, source: str = "results") -> int:
     schema = doc.get("schema") if isinstance(doc, dict) else None
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_PREFIX):
@@ -76,10 +100,10 @@ def schema_version(doc: dict, source: str = "results") -> int:
             f"{source} is not a gptoss-harness results file (no \"schema\": \"{SCHEMA_PREFIX}N\" field); "
             "pass the results.json that `gptoss bench` wrote."
         )
-    try:
-        return int(schema[len(SCHEMA_PREFIX):])
-    except ValueError:
-        raise ResultsError(f"{source} has an unreadable schema version {schema!r}; pass a results.json that `gptoss bench` wrote.") from None
+    number = schema[len(SCHEMA_PREFIX):]
+    if not _SCHEMA_NUMBER.fullmatch(number):  # not "-1", " 1", "1.5", "1_0"
+        raise ResultsError(f"{source} has an unreadable schema version {schema!r}; pass a results.json that `gptoss bench` wrote.")
+    return int(number)
 
 
 def upgrade(doc: dict, source: str = "results") -> dict:
@@ -90,37 +114,75 @@ def upgrade(doc: dict, source: str = "results") -> dict:
             f"({SCHEMA_VERSION}); upgrade with `pip install -U gptoss-harness`."
         )
     while version < SCHEMA_VERSION:
-        doc = UPGRADES[version](doc)
+        step = UPGRADES.get(version)
+        if step is None:
+            raise ResultsError(f"{source} uses results schema version {version}, which no gptoss-harness release wrote; {_RESTORE}.")
+        try:
+            doc = step(doc)
+        except (AttributeError, KeyError, TypeError, ValueError):  # a damaged body: not what that version wrote
+            raise ResultsError(
+                f"{source} says results schema version {version} but its content does not fit that version; {_RESTORE}."
+            ) from None
         version += 1
     return doc
 
 
 def parse(doc: Any, source: str = "results") -> Results:
-    """Upgrade, validate and convert a decoded JSON document."""
-    doc = upgrade(doc, source)
-    validate(doc, source)
-    return Results.from_dict(doc)
-
-
-def load(path: str | os.PathLike) -> Results:
-    """Read a results file, upgrading older versions; one clear sentence on any problem."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
+    """Upgrade, validate and convert a decoded JSON document; one ResultsError on any problem."""
+    if not isinstance(doc, dict):
+        raise ResultsError(
+            f"{source} is not a gptoss-harness results file (it holds a JSON {type(doc).__name__}, not an object); "
+            "pass the results.json that `gptoss bench` wrote."
+        )
+    if _depth_exceeds(doc, MAX_DEPTH):
+        raise ResultsError(f"{source} is nested far deeper than a results file; {_RESTORE}.")
     try:
-        text = path.read_text(encoding="utf-8")
+        doc = upgrade(doc, source)
+        validate(doc, source)
+        return Results.from_dict(doc)
+    except RecursionError:
+        raise ResultsError(f"{source} is nested far deeper than a results file; {_RESTORE}.") from None
+    except (AttributeError, KeyError, TypeError, ValueError):  # pragma: no cover - the schema should have said
+        raise ResultsError(f"{source} does not fit the results schema; {_RESTORE}.") from None
+
+
+def read_document(path: Path) -> Any:
+    """The JSON value in ``path``, read defensively: any problem is one ResultsError sentence."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ResultsError(f"{path} does not exist; pass the results.json that `gptoss bench` wrote.") from None
     except OSError as e:
-        raise ResultsError(f"{path} cannot be read ({e.strerror}); check the path and its permissions.") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
+        raise ResultsError(f"{path} cannot be read ({e.strerror or e}); check the path and its permissions.") from None
+    if len(raw) > MAX_FILE_BYTES:
         raise ResultsError(
-            f"{path} is not valid JSON (line {e.lineno}, column {e.colno}): the file is damaged; "
-            "re-run the benchmark or restore it from a copy."
+            f"{path} is larger than {MAX_FILE_BYTES // 2**20} MiB, far more than any results file; "
+            "pass the results.json that `gptoss bench` wrote."
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ResultsError(f"{path} is not text (byte {e.start} is not UTF-8): the file is damaged; {_RESTORE}.") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        what = "has data after the JSON document" if e.msg == "Extra data" else "is not valid JSON"
+        raise ResultsError(
+            f"{path} {what} (line {e.lineno}, column {e.colno}): the file is damaged; {_RESTORE}."
         ) from None
-    return parse(doc, str(path))
+    except RecursionError:
+        raise ResultsError(f"{path} is nested far deeper than a results file: the file is damaged; {_RESTORE}.") from None
+
+
+def load(path: str | os.PathLike) -> Results:
+    """Read a results file, upgrading older versions; one clear sentence on any problem.
+
+    Every reader (report, compare, history add, export, bench --resume) comes through here."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    return parse(read_document(path), str(path))
 
 
 def save(results: Results, path: str | os.PathLike) -> Path:
