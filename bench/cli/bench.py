@@ -14,7 +14,8 @@ from diagnostics.modelref import ModelRef
 HELP = """Benchmark gpt-oss: load time, memory, time to first token and tokens/s.
 
 Comma lists are sweep axes; their product is the set of cases. Results go to
-OUT/results.json after every case, then a report beside it. Exit code 0 when
+OUT/results.json after every case, then a report beside it; without --out each
+run gets a new folder, gptoss-results/run-1, run-2, ... Exit code 0 when
 every case ran or was recorded as oom/skipped, 1 when a case failed with an
 error, 2 on bad input, 130 when interrupted (resume with --resume).
 
@@ -44,8 +45,9 @@ Examples:
 @click.option("--quant", default="auto", show_default=True, help="auto, mxfp4, bf16 (comma list).")
 @click.option("--cache", "caches", default="dynamic", show_default=True, help="dynamic, static (comma list).")
 @click.option("--attn", default="auto", show_default=True, help="Attention implementation(s); the CPU needs eager.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("gptoss-results"), show_default=True)
-@click.option("--resume", is_flag=True, help="Skip cases already in OUT/results.json.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for results.json and the report  [default: a new gptoss-results/run-N per run]")
+@click.option("--resume", is_flag=True, help="Skip cases already in OUT/results.json (without --out: the newest gptoss-results/run-N).")
 @click.option("--max-time", default=None, help="Stop starting cases past this budget (90s, 15m, 1h); the rest are recorded as skipped.")
 @click.option("--no-report", is_flag=True, help="Write results.json only.")
 @click.option("--measure-bandwidth", is_flag=True, help="Measure GPU memory bandwidth for the roofline instead of the datasheet figure.")
@@ -87,7 +89,12 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         api_key_env=api_key_env,
         request_timeout_s=request_timeout_s,
     )
+    if out_dir is None:
+        from bench.sweep.outdir import run_folder
+
+        out_dir = run_folder(resume=resume)
     run = BenchRun(cfg, ref, out_dir, resume=resume)  # a wrong --out or --resume fails before any download
+    click.get_current_context().call_on_close(run.release)
     if backend == "openai":
         from bench.backends.openai.backend import OpenAIBackend, OpenAIOptions
 
@@ -108,7 +115,7 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
     except Interrupted as e:
         click.echo(
             f"interrupted: {e.done} of {e.total} cases are saved in {e.path}; "
-            f"run the same command with --resume to continue.",
+            f"run the same command with --resume --out {e.path.parent} to continue.",
             err=True,
         )
         sys.exit(130)

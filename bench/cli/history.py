@@ -56,7 +56,7 @@ def add_cmd(results_path: str, commit: str | None, label: str | None, db: str | 
 
     \b
     Example:
-      gptoss history add gptoss-results/results.json --commit $GITHUB_SHA --label main
+      gptoss history add gptoss-results/run-1/results.json --commit $GITHUB_SHA --label main
     """
     from bench.results import load
     from bench.tracking.history import History, detect_commit

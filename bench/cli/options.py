@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bench.tracking.history import DEFAULT_DB, ENV_VAR
-from diagnostics.errors import UserError
+from diagnostics.errors import write_failure
 from diagnostics.modelref import DEFAULT_MODEL
 
 
@@ -39,5 +39,5 @@ def write_or_echo(text: str, out: str | None) -> bool:
         with open(out, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
-        raise UserError(f"cannot write {out} ({e.strerror or e}); pass another --out path.") from None
+        raise write_failure(e, out, "pass another --out path") from None
     return True

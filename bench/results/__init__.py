@@ -13,7 +13,9 @@ its public surface.
 
 from bench.results.environment import SUMMARY_FIELDS, env_differences, summarize_environment
 from bench.results.errors import ResultsError, UserError
-from bench.results.io import SCHEMA_FILE, SCHEMA_VERSION, json_schema, load, parse, save, schema_version, upgrade, validate
+from bench.results.io import (
+    SCHEMA_FILE, SCHEMA_VERSION, json_schema, load, parse, save, schema_version, upgrade, validate, writable_folder,
+)
 from bench.results.metrics import CASE_METRICS, LOAD_METRICS, METRICS, MetricSpec
 from bench.results.records import (
     CACHES,
@@ -35,5 +37,5 @@ __all__ = [
     "CACHES", "CASE_METRICS", "EFFORTS", "LOAD_METRICS", "METRICS", "MODES", "QUANTS", "SCHEMA_FILE", "SCHEMA_ID", "SCHEMA_VERSION",
     "STATUSES", "SUMMARY_FIELDS", "CaseKey", "CaseResult", "LoadRecord", "MetricSpec", "ModelInfo", "Results",
     "ResultWarning", "ResultsError", "Stat", "UserError", "env_differences", "json_schema", "load", "parse",
-    "percentile", "save", "schema_version", "summarize_environment", "upgrade", "validate",
+    "percentile", "save", "schema_version", "summarize_environment", "upgrade", "validate", "writable_folder",
 ]

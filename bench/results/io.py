@@ -1,5 +1,7 @@
 """Reading and writing results files: validation against the JSON Schema, upgrades of older
 versions on load, and atomic writes (temporary file + rename), so a reader never sees half a file.
+``writable_folder`` proves an output folder (results, report, checkpoint) writable before any
+work is done.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.results.environment import summarize_environment
-from bench.results.errors import ResultsError
+from bench.results.errors import ResultsError, UserError, write_failure
 from bench.results.records import SCHEMA_ID, CaseKey, Results
 from bench.results.stats import Stat
+from diagnostics.redact import redact_tree
 
 SCHEMA_PREFIX = "gptoss-harness/results/"
 SCHEMA_VERSION = 1
@@ -186,9 +189,10 @@ def load(path: str | os.PathLike) -> Results:
 
 
 def save(results: Results, path: str | os.PathLike) -> Path:
-    """Validate and write atomically: a reader never sees half a file."""
+    """Validate and write atomically: a reader never sees half a file. Secrets (tokens, the
+    userinfo and query values of URLs such as a server's base URL) are redacted on the way out."""
     path = Path(path)
-    doc = results.to_dict()
+    doc = redact_tree(results.to_dict())
     validate(doc, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json.tmp", dir=path.parent)
@@ -205,4 +209,22 @@ def save(results: Results, path: str | os.PathLike) -> Path:
         except FileNotFoundError:
             pass
         raise
+    return path
+
+
+def writable_folder(path: str | os.PathLike, fix: str) -> Path:
+    """Create ``path`` (with its parents) and write and remove a probe file in it, so a
+    read-only mount, ``/proc/self`` or a path that is a file ends in one sentence before any
+    work is done. Raises ``UserError`` (``EnvironmentFailure`` for a full disk) ending with
+    ``fix``, e.g. "pass --out a folder you can write to"."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} is a file, not a folder; {fix}.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".gptoss-write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise write_failure(e, path, fix) from None
     return path
