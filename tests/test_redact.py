@@ -55,3 +55,21 @@ def test_check_json_never_prints_the_token_in_hf_endpoint():
     assert SECRET not in r.output
     doc = json.loads(r.stdout)
     assert doc["facts"]["environment"]["variables"]["HF_ENDPOINT"] == f"https://{REDACTED}@hub.example.com"
+
+
+def test_the_results_file_never_holds_a_url_secret(tmp_path):
+    """Config, backend, environment and messages: every string is redacted when the file is written."""
+    from bench import results as R
+    from tests.factories import make_results
+
+    res = make_results()
+    res.config = {"base_url": f"http://127.0.0.1:8000/v1?api_key={SECRET}", "model": "openai/gpt-oss-20b"}
+    res.backend = {"kind": "openai", "base_url": f"https://{SECRET}@llm.example.com/v1"}
+    res.environment = {"facts": {"environment": {"variables": {"HF_ENDPOINT": f"https://{SECRET}@hub.example.com"}}}}
+    res.warn("error", f"GET https://llm.example.com/v1/models?token={SECRET} failed")
+    path = R.save(res, tmp_path / "results.json")
+    text = path.read_text()
+    assert SECRET not in text
+    back = R.load(path)
+    assert back.config["base_url"] == f"http://127.0.0.1:8000/v1?api_key={REDACTED}"
+    assert back.config["model"] == "openai/gpt-oss-20b" and back.model.id == res.model.id
