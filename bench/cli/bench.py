@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import model_option, quiet_option
+from bench.cli.options import Folder, model_option, not_empty, quiet_option
 from bench.models.device import DEVICES
 from diagnostics.modelref import ModelRef
 
@@ -45,16 +45,16 @@ Examples:
 @click.option("--quant", default="auto", show_default=True, help="auto, mxfp4, bf16 (comma list).")
 @click.option("--cache", "caches", default="dynamic", show_default=True, help="dynamic, static (comma list).")
 @click.option("--attn", default="auto", show_default=True, help="Attention implementation(s); the CPU needs eager.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", "out_dir", type=Folder(path_type=Path), default=None,
               help="Folder for results.json and the report  [default: a new gptoss-results/run-N per run]")
 @click.option("--resume", is_flag=True, help="Skip cases already in OUT/results.json (without --out: the newest gptoss-results/run-N).")
 @click.option("--max-time", default=None, help="Stop starting cases past this budget (90s, 15m, 1h); the rest are recorded as skipped.")
 @click.option("--no-report", is_flag=True, help="Write results.json only.")
 @click.option("--measure-bandwidth", is_flag=True, help="Measure GPU memory bandwidth for the roofline instead of the datasheet figure.")
-@click.option("--cache-dir", default=None, help="Where synthetic checkpoints are written (default: the user cache).")
-@click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
-@click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--api-key-env", default=None, help="--backend openai: the environment variable holding the API key (never written anywhere).")
+@click.option("--cache-dir", type=Folder(), default=None, help="Where synthetic checkpoints are written (default: the user cache).")
+@click.option("--revision", default=None, callback=not_empty, help="Hub revision (branch, tag or commit).")
+@click.option("--base-url", default=None, callback=not_empty, help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--api-key-env", default=None, callback=not_empty, help="--backend openai: the environment variable holding the API key (never written anywhere).")
 @click.option("--timeout", "request_timeout_s", type=float, default=300.0, show_default=True, help="--backend openai: seconds per request.")
 @quiet_option
 def command(model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, warmup, mode,
@@ -71,7 +71,7 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         backend=backend,
         device=device,
         efforts=parse_list(efforts, "--efforts", EFFORTS),
-        lengths=parse_int_list(lengths, "--lengths") if lengths else default_lengths(ref),
+        lengths=parse_int_list(lengths, "--lengths") if lengths is not None else default_lengths(ref),
         prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths"),
         batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
         concurrency=parse_int_list(concurrency, "--concurrency"),
@@ -81,7 +81,7 @@ def command(model, backend, device, efforts, lengths, prompt_lengths, batch_size
         quants=parse_list(quant, "--quant", QUANTS),
         caches=parse_list(caches, "--cache", CACHES),
         attns=parse_list(attn, "--attn"),
-        max_time_s=parse_duration(max_time) if max_time else None,
+        max_time_s=parse_duration(max_time) if max_time is not None else None,
         cache_dir=cache_dir,
         revision=revision,
         measure_bandwidth=measure_bandwidth,

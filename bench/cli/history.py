@@ -6,7 +6,7 @@ import json
 
 import click
 
-from bench.cli.options import db_option
+from bench.cli.options import db_option, not_empty
 
 
 def _rule_options(f):
@@ -152,7 +152,7 @@ def _check_metrics(metrics) -> None:
 @click.option("--case", "cases", multiple=True, help="Only these case ids (repeatable) [default: all].")
 @click.option("--gpu", default=None, help="Only runs on this GPU ('cpu' for CPU runs).")
 @click.option("--model", default=None, help="Only runs of this model id.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default="gptoss-history.png", show_default=True,
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="gptoss-history.png", show_default=True, callback=not_empty,
               help="PNG (or any matplotlib format by its extension) to write.")
 @_rule_options
 @db_option

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from bench.cli.options import Folder
+
 FORMAT_CHOICES = ("md", "html", "png", "csv")
 
 
@@ -22,7 +24,7 @@ def default_out(paths: list[Path]) -> Path:
     "--out",
     "-o",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=Folder(path_type=Path),
     default=None,
     help="Folder for the report (created if needed). Default: 'report' beside a single results "
     "file, ./gptoss-report for several.",
