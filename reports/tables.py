@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,20 +37,42 @@ class Table:
         return len(self.rows)
 
 
-def _md_cell(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+_MD_INERT = str.maketrans({"\\": "\\\\", "`": "\\`", "&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MD_LINK_END = re.compile(r"\](?=[(\[])")  # the "](" or "][" that makes a link or an image
+_MD_LINK_DEFINITION = re.compile(r"(?m)^(\s{0,3}\[[^\]\n]*)\](?=:)")  # "[x]: url" opening a line
+
+
+def md_text(text: object) -> str:
+    """Plain text made inert in Markdown, as ``html.escape`` does for the HTML report: no raw HTML
+    (``<img src=...>`` from a model name shows as text), no entity, no link, image or link
+    definition and no code span can come from a results file; "[contention]" stays as it is."""
+    text = _MD_LINK_END.sub(r"\\]", str(text).translate(_MD_INERT))
+    return _MD_LINK_DEFINITION.sub(r"\1\\]", text)
+
+
+def md_code(text: object) -> str:
+    """``text`` as a Markdown code span that no backtick inside it can close early."""
+    text = " ".join(str(text).split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_cell(text: object) -> str:
+    """``md_text`` for a table cell: no pipe or line break either."""
+    return md_text(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def to_markdown(table: Table) -> str:
-    lines = ["| " + " | ".join(_md_cell(h) for h in table.headers) + " |"]
+    lines = ["| " + " | ".join(md_cell(h) for h in table.headers) + " |"]
     lines.append("| " + " | ".join("---:" if a == "r" else "---" for a in table.align) + " |")
     for i, row in enumerate(table.rows):
-        cells = [_md_cell(c) for c in row]
+        cells = [md_cell(c) for c in row]
         if i in table.emphasis and cells:
             cells[0] = f"**{cells[0]}**"
         lines.append("| " + " | ".join(cells) + " |")
     if table.note:
-        lines += ["", f"_{table.note}_"]
+        lines += ["", f"_{md_text(table.note)}_"]
     return "\n".join(lines)
 
 
