@@ -163,3 +163,17 @@ def test_report_on_a_full_disk_is_one_sentence_not_a_plot_traceback(tmp_path, mo
     line = one_sentence(r, code=1)
     assert "is full" in line and "--out" in line
     assert "Traceback" not in r.output and "could not be drawn" not in r.output
+
+
+def test_history_plot_on_a_full_disk_is_an_environment_failure(tmp_path, monkeypatch):
+    from bench.tracking.history import History
+
+    db = tmp_path / "h.sqlite"
+    with History(db) as h:
+        for i in range(3):
+            h.add(make_results(run_id=f"run-{i}", created_at=f"2025-01-0{i + 1}T00:00:00+00:00"))
+    out = tmp_path / "plots"
+    out.mkdir()
+    FullDisk(monkeypatch, out, pattern="*.png", free_bytes=100)
+    line = one_sentence(invoke("history", "plot", "--db", db, "--out", out / "trend.png"), code=1)
+    assert "is full" in line and "--out" in line
