@@ -17,31 +17,12 @@ from click.testing import CliRunner
 
 from bench import results as R
 from bench.cli import main
-from bench.models import synthetic as syn
 from bench.sweep.outdir import LOCK_NAME, RunLock, holds_measurements, run_folder
 from tests.factories import make_results
+from tests.tiny_runs import cache_dir, invoke, no_environment_snapshot  # noqa: F401 (fixtures)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SMALL = ["--efforts", "low", "--lengths", "4", "--reps", "1", "--warmup", "0", "--no-report", "-q"]
-
-
-@pytest.fixture(autouse=True)
-def no_environment_snapshot(monkeypatch):
-    """These runs are about folders: skip the few seconds of `gptoss check` each run records."""
-    from bench.sweep import session
-
-    monkeypatch.setattr(session, "_environment", lambda ref: {"error": "not taken in this test"})
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("synthetic-cache")
-    syn.ensure("tiny", cache_dir=folder, progress=False)
-    return str(folder)
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def readme_first_command() -> list[str]:
