@@ -17,7 +17,8 @@ Comma lists are sweep axes; their product is the set of cases. Results go to
 OUT/results.json after every case, then a report beside it; without --out each
 run gets a new folder, gptoss-results/run-1, run-2, ... Exit code 0 when
 every case ran or was recorded as oom/skipped, 1 when a case failed with an
-error, 2 on bad input, 130 when interrupted (resume with --resume).
+error or the disk filled up, 2 on bad input, 130 when interrupted (resume with
+--resume).
 
 \b
 Examples:

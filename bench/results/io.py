@@ -77,7 +77,7 @@ _SCHEMA_NUMBER = re.compile(r"[0-9]{1,6}")
 # Far above any real run (a 1,000-case sweep with 100 repetitions each is a few tens of MB); a
 # larger file is not ours, and reading it whole would only exhaust the memory.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-_RESTORE = "re-run `gptoss bench` to produce a new one, or restore it from a copy"
+_RESTORE = "restore it from a copy, or move it away and re-run `gptoss bench`"
 # A results file is about eight levels deep; anything near Python's recursion limit would crash
 # the code that walks it later (validation, redaction, rendering), so it is refused on load.
 MAX_DEPTH = 64
