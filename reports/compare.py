@@ -17,7 +17,8 @@ from bench.results.comparison import (
     Comparison,
     MetricDelta,
 )
-from reports.tables import Table, md_cell, md_code, md_text, text_table, to_markdown
+from reports.markdown_text import md_cell, md_code, md_text
+from reports.tables import Table, text_table, to_markdown
 from reports.units import fmt_value
 
 def fmt_pct(pct: float | None, delta: float | None) -> str:

@@ -8,7 +8,8 @@ results files): ``md_text`` makes each one inert, as the HTML report escapes it,
 from __future__ import annotations
 
 from reports.document import Bullets, Document, Figure, Heading, Text
-from reports.tables import Table, md_text, to_markdown
+from reports.markdown_text import md_text
+from reports.tables import Table, to_markdown
 
 
 def render_markdown(doc: Document) -> str:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, SUMMARY_FIELDS, CaseResult, Results
 from bench.results.stats import Stat
+from reports.markdown_text import md_cell, md_text
 from reports.runs import KEY_FIELDS, KEY_HEADERS, RunSet, build_runset, case_value
 from reports.units import DisplayUnit, fmt, fmt_bandwidth, fmt_count, fmt_spread, fmt_value, metric_unit
 
@@ -35,32 +35,6 @@ class Table:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-
-_MD_INERT = str.maketrans({"\\": "\\\\", "`": "\\`", "&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_MD_LINK_END = re.compile(r"\](?=[(\[])")  # the "](" or "][" that makes a link or an image
-_MD_LINK_DEFINITION = re.compile(r"(?m)^(\s{0,3}\[[^\]\n]*)\](?=:)")  # "[x]: url" opening a line
-
-
-def md_text(text: object) -> str:
-    """Plain text made inert in Markdown, as ``html.escape`` does for the HTML report: no raw HTML
-    (``<img src=...>`` from a model name shows as text), no entity, no link, image or link
-    definition and no code span can come from a results file; "[contention]" stays as it is."""
-    text = _MD_LINK_END.sub(r"\\]", str(text).translate(_MD_INERT))
-    return _MD_LINK_DEFINITION.sub(r"\1\\]", text)
-
-
-def md_code(text: object) -> str:
-    """``text`` as a Markdown code span that no backtick inside it can close early."""
-    text = " ".join(str(text).split())
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def md_cell(text: object) -> str:
-    """``md_text`` for a table cell: no pipe or line break either."""
-    return md_text(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def to_markdown(table: Table) -> str:

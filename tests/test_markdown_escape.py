@@ -7,7 +7,7 @@ from bench import results as R
 from reports import render
 from reports.compare import render_markdown
 from bench.tracking.compare import compare
-from reports.tables import md_code, md_text
+from reports.markdown_text import md_code, md_text
 from tests.factories import KEY, KEY2, make_results
 
 IMG = '<img src="http://tracker.example/pixel.png">'
