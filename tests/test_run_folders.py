@@ -173,3 +173,17 @@ def test_the_lock_in_one_process(tmp_path):
     (tmp_path / "results.json").write_text("{}")
     b.release()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_a_file_system_without_locks_runs_unguarded(tmp_path, monkeypatch, caplog):
+    import errno
+
+    from bench.sweep import outdir
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(outdir.fcntl, "flock", no_locks)
+    lock = RunLock(tmp_path).acquire()
+    lock.release()
+    assert "cannot lock" in caplog.text

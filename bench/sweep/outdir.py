@@ -13,6 +13,7 @@ a results file already there may be replaced.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -24,6 +25,8 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no locking
     fcntl = None
+
+log = logging.getLogger("gptoss.bench")
 
 DEFAULT_ROOT = Path("gptoss-results")
 RUN_PREFIX = "run-"
@@ -86,12 +89,16 @@ class RunLock:
             f = self._open()
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:  # held by a running process
                 f.seek(0)
                 holder = f.read(32).strip()
                 f.close()
                 who = f"another gptoss bench (pid {holder})" if holder.isdigit() else "another gptoss bench"
                 raise UserError(f"{who} is writing into {self.folder}; wait for it to finish or pass another --out.") from None
+            except OSError as e:  # a file system without locks (some network mounts): run unguarded
+                log.warning("cannot lock %s (%s); a second run into it at the same time would go unnoticed", self.folder, e)
+                f.close()
+                return self
             try:
                 same = os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino
             except FileNotFoundError:
