@@ -47,8 +47,13 @@ def torch_facts():
         "devices": [],
         "bf16_supported": None,
         "cuda_warning": None,
+        "cxx11_abi": None,
         "error": None,
     }
+    try:
+        f["cxx11_abi"] = bool(torch.compiled_with_cxx11_abi())
+    except Exception:
+        pass
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

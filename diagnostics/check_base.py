@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import date
 
+from diagnostics import ecosystem
 from diagnostics.facts import Facts, GpuFact
 from diagnostics.modelref import DEFAULT_MODEL
 from diagnostics.models import GiB, ModelSpec
@@ -83,6 +85,8 @@ class Context:
     spec: ModelSpec | None = None
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     memory: MemoryEstimate | None = field(default=None)
+    attn: str | None = None  # the requested attn_implementation; None: transformers' default
+    today: date | None = None  # for the age of the version table; None: today
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,13 +140,57 @@ def kernels_window(f: Facts) -> tuple[str | None, str | None]:
     return low, high
 
 
+def index_words(f: Facts, name: str = "kernels") -> str:
+    """Where the released versions of ``name`` come from, for messages."""
+    if ecosystem.source_of(f.index, name) == "pypi":
+        return "PyPI, asked " + (f.index.checked_at or "now")[:10]
+    return f"the table of {ecosystem.TABLE_DATE}"
+
+
+def working_pair(f: Facts) -> ecosystem.Pair | None:
+    """The newest transformers + kernels that install together and keep MXFP4 (4.55.2+ on a T4)."""
+    return ecosystem.newest_working_pair(f.index, at_least=MXFP4_CC75_MIN_TRANSFORMERS)
+
+
+def pair_command(pair: ecosystem.Pair, *extra: str) -> str:
+    return " ".join([f'pip install "transformers=={pair.transformers}" "kernels=={pair.kernels}"', *extra])
+
+
 def kernels_fix(f: Facts) -> str:
+    """A command that installs: the newest released kernels inside the installed transformers'
+    window, or, when no release is inside it, the newest transformers + kernels pair that works."""
     low, high = kernels_window(f)
-    if low and high:
-        return f'pip install "kernels>={low},<{high}"'
-    if low:
-        return f'pip install "kernels>={low}"'
+    k = ecosystem.newest_in(ecosystem.released(f.index, "kernels"), low, high)
+    if k:
+        return f'pip install "kernels=={k}"'
+    if low or high:
+        pair = working_pair(f)
+        if pair:
+            return pair_command(pair) + f"   # no kernels{ecosystem.window_text(low, high)} is released"
     return "pip install -U kernels"
+
+
+def unreleased_note(f: Facts) -> str:
+    """', and no kernels release is inside it (...); the newest pair that works: ...' or ''."""
+    low, high = kernels_window(f)
+    released = ecosystem.released(f.index, "kernels")
+    if not (low or high) or ecosystem.newest_in(released, low, high):
+        return ""
+    pair = working_pair(f)
+    text = (f", and no kernels release is inside it (newest released: {released[-1] if released else '?'}, "
+            f"per {index_words(f)})")
+    if pair:
+        text += f"; the newest pair that works is transformers {pair.transformers} + kernels {pair.kernels}"
+    return text
+
+
+def triton_fix(pin_name: str, pin: str, f: Facts) -> str:
+    """``pip install "triton==X"`` with X the newest released version the pin accepts."""
+    if pin_name == "triton":
+        v = ecosystem.newest_matching(ecosystem.released(f.index, "triton"), pin)
+        if v:
+            return f'pip install "triton=={v}"'
+    return f'pip install "{pin_name}{pin}"'
 
 
 def torch_index_tag(cuda: str | None) -> str | None:
@@ -161,11 +209,22 @@ def torch_index_tag(cuda: str | None) -> str | None:
     return f"cu{major}{minor}"
 
 
-def torch_install_fix(f: Facts) -> str:
+def torch_install_fix(f: Facts, exact_only: bool = False) -> str:
+    """A torch this driver runs: a release known on a CUDA index of the driver's major (with its
+    version pinned, so pip cannot pick one past what the driver supports), else the index alone."""
+    choice = ecosystem.torch_for_driver(f.driver.cuda_version, exact_only=exact_only)
+    if choice:
+        return torch_command(choice[0].version, choice[1])
     tag = torch_index_tag(f.driver.cuda_version)
     if tag:
-        return f"pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/{tag}"
+        return f"pip install --force-reinstall torch --index-url {ecosystem.TORCH_INDEX_URL.format(tag=tag)}"
     return "pip install --force-reinstall torch  (a CUDA build: https://pytorch.org/get-started/locally/)"
+
+
+def torch_command(version: str, tag: str | None, *extra: str) -> str:
+    """``pip install "torch==X" [extra ...]`` from PyPI (``tag`` None) or a CUDA index (``cu128``)."""
+    where = [f"--index-url {ecosystem.TORCH_INDEX_URL.format(tag=tag)}"] if tag else []
+    return " ".join([f'pip install "torch=={version}"', *extra, *where])
 
 
 def restart_fix(f: Facts) -> str:

@@ -40,14 +40,19 @@ from diagnostics.check_base import (  # noqa: F401  (the records and shared read
     gpu_present,
     kernels_fix,
     kernels_window,
+    pair_command,
     primary_cc,
     primary_gpu,
     restart_fix,
     result,
     torch_index_tag,
     torch_install_fix,
+    triton_fix,
+    unreleased_note,
     visible_gpus,
+    working_pair,
 )
+from diagnostics.ecosystem_checks import check_attention, check_index, check_kernel_build, check_reasoning
 from diagnostics.facts import Facts
 from diagnostics.gpu_checks import check_bf16, check_compute_capability, check_gpu, check_mig, check_processes
 from diagnostics.models import gb, gib
@@ -105,7 +110,7 @@ def check_driver(f: Facts, ctx: Context) -> CheckResult:
                   f"Driver {f.driver.version} supports CUDA {drv}, older than torch's CUDA {build}: torch runs through "
                   "CUDA minor-version compatibility, but Triton-compiled kernels (MXFP4, torch.compile) can fail "
                   "with 'unsupported toolchain'.",
-                  older + torch_install_fix(f))
+                  older + torch_install_fix(f, exact_only=True))
     return result("torch.driver", t, "pass", f"Driver {f.driver.version} supports CUDA {drv} >= torch's CUDA {build}.")
 
 
@@ -122,12 +127,12 @@ def check_triton(f: Facts, ctx: Context) -> CheckResult:
             return result("triton", t, "fail",
                       f"torch {torch_pkg.version} requires {pin_name}{pin}, which is not installed: torch.compile and "
                       "the MXFP4 kernels cannot run.",
-                      f'pip install "{pin_name}{pin}"')
+                      triton_fix(pin_name, pin, f))
         if p.satisfied_by(triton.version) is False:
             return result("triton", t, "fail",
                       f"triton {triton.version} is installed but torch {torch_pkg.version} requires {pin_name}{pin}: "
                       "a mismatched triton breaks torch.compile and the MXFP4 kernels.",
-                      f'pip install "{pin_name}{pin}"')
+                      triton_fix(pin_name, pin, f))
         if at_least(base_version(triton.version), minimum) is False:
             return result("triton", t, "warn",
                       f"triton {triton.version} matches torch {torch_pkg.version}, but MXFP4 needs triton >= {minimum}: "
@@ -157,18 +162,18 @@ def check_triton(f: Facts, ctx: Context) -> CheckResult:
 def check_transformers(f: Facts, ctx: Context) -> CheckResult:
     t = "transformers"
     v = f.version("transformers")
+    pair = working_pair(f)
+    fix = pair_command(pair) if pair else "pip install -U transformers"
     if not v:
-        return result("transformers", t, "fail", "transformers is not installed.", f'pip install -U "transformers>={GPT_OSS_MIN_TRANSFORMERS}"')
+        return result("transformers", t, "fail", "transformers is not installed.", fix)
     if at_least(v, GPT_OSS_MIN_TRANSFORMERS) is False:
         return result("transformers", t, "fail",
-                  f"transformers {v} predates gpt-oss (it needs >= {GPT_OSS_MIN_TRANSFORMERS}).",
-                  "pip install -U transformers")
+                  f"transformers {v} predates gpt-oss (it needs >= {GPT_OSS_MIN_TRANSFORMERS}).", fix)
     cc = primary_cc(f)
     if cc == (7, 5) and at_least(v, MXFP4_CC75_MIN_TRANSFORMERS) is False:
         return result("transformers", t, "warn",
                   f"transformers {v} has no MXFP4 kernels for compute capability 7.5 (added in "
-                  f"{MXFP4_CC75_MIN_TRANSFORMERS}): the experts fall back to bf16 on this GPU.",
-                  "pip install -U transformers")
+                  f"{MXFP4_CC75_MIN_TRANSFORMERS}): the experts fall back to bf16 on this GPU.", fix)
     return result("transformers", t, "pass", f"transformers {v} supports gpt-oss (>= {GPT_OSS_MIN_TRANSFORMERS}).")
 
 
@@ -190,7 +195,7 @@ def check_kernels(f: Facts, ctx: Context) -> CheckResult:
     window = f"{low} <= kernels < {high}" if low and high else (f"kernels >= {low}" if low else None)
     has_gpu = gpu_present(f)
     if not v:
-        msg = "kernels is not installed" + (f"; transformers {tv} wants {window}" if window else "")
+        msg = "kernels is not installed" + (f"; transformers {tv} wants {window}" if window else "") + unreleased_note(f)
         if not has_gpu:
             return result("kernels", t, "skip", msg + "; not needed without a GPU.")
         return result("kernels", t, "warn", msg + ": the MXFP4 experts are silently dequantized to bf16.", kernels_fix(f))
@@ -198,7 +203,7 @@ def check_kernels(f: Facts, ctx: Context) -> CheckResult:
         return result("kernels", t, "pass", f"kernels {v}; transformers {tv} declares no version window.")
     inside = in_window(v, low, high)
     if inside is False:
-        msg = f"kernels {v} is outside the window transformers {tv} declares ({window})"
+        msg = f"kernels {v} is outside the window transformers {tv} declares ({window})" + unreleased_note(f)
         if not has_gpu:
             return result("kernels", t, "skip", msg + "; not needed without a GPU.", kernels_fix(f))
         return result("kernels", t, "warn", msg + ": the MXFP4 experts are silently dequantized to bf16.", kernels_fix(f))
@@ -236,8 +241,11 @@ def check_mxfp4(f: Facts, ctx: Context) -> CheckResult:
                   f"transformers {tv} will silently dequantize the experts to bf16{size}. It says: {m.reason}",
                   _fallback_fix(f, ctx))
     if m.path == "none":
+        fix = _fallback_fix(f, ctx)
+        if fix is None and not f.torch.cuda_available:
+            fix = "Fix torch first (see the torch and driver checks): " + torch_install_fix(f)
         return result("mxfp4", t, "fail", f"transformers cannot load gpt-oss here: {m.reason}",
-                  _fallback_fix(f, ctx) or "pip install -U transformers accelerate")
+                  fix or "pip install -U transformers accelerate")
     return result("mxfp4", t, "warn", f"Could not ask transformers: {m.reason or m.error or 'no answer'}",
               'python -c "import torch, transformers"   # shows the import error')
 
@@ -367,8 +375,8 @@ def check_memory(f: Facts, ctx: Context) -> CheckResult:
         if est.path == "bf16":
             mx = estimate_memory(f, ctx, "mxfp4")
             if mx is not None and mx.needed_bytes <= free:
-                fix = (f"Get the MXFP4 path working ({_fallback_fix(f, ctx) or 'see the kernels and triton checks'}): "
-                       f"it needs ~{gib(mx.needed_bytes)}.")
+                how = (_fallback_fix(f, ctx) or "see the kernels and triton checks").split("   #")[0]
+                fix = f"Get the MXFP4 path working ({how}): it needs ~{gib(mx.needed_bytes)}."
         held = sum(p.used_bytes or 0 for p in g.processes)
         if fix is None and held and est.needed_bytes <= free + held:
             fix = "Free the memory other processes hold on the GPU (see above), then run the check again."
@@ -460,6 +468,10 @@ CHECKS: tuple[Callable[[Facts, Context], CheckResult], ...] = (
     check_kernels,
     check_mxfp4,
     check_kernel_repo,
+    check_kernel_build,
+    check_attention,
+    check_reasoning,
+    check_index,
     check_stale,
     check_torchvision,
     check_torchaudio,
@@ -520,6 +532,8 @@ def decide(f: Facts, ctx: Context, results: list[CheckResult]) -> Verdict:
     def titles(rs: list[CheckResult]) -> str:
         return ", ".join(r.title for r in rs)
 
+    if f.target:
+        reason = "What-if, " + (f.target.get("label") or "another GPU") + ": " + reason
     if fails:
         summary = (f"{name} will not run here as things stand: {len(fails)} check(s) failed ({titles(fails)})"
                    + (f", {len(warns)} warning(s)." if warns else "."))

@@ -120,6 +120,7 @@ class TorchFacts:
     devices: list[dict] = field(default_factory=list)  # name, compute_capability, memory_total_bytes
     bf16_supported: bool | None = None
     cuda_warning: str | None = None  # what torch warned while initialising CUDA
+    cxx11_abi: bool | None = None  # torch.compiled_with_cxx11_abi(): part of a kernel build variant's name
     error: str | None = None
 
 
@@ -175,11 +176,40 @@ class KernelFacts:
     online_checked: bool = False
     online_ok: bool | None = None
     online_error: str | None = None
+    # build variants (folder names under build/, e.g. torch211-cxx11-cu128-x86_64-linux) and where
+    # the list came from: hub (--online), cache (the cached snapshot), local (LOCAL_KERNELS)
+    variants: list[str] | None = None
+    variants_source: str | None = None
+    variants_error: str | None = None
     error: str | None = None
 
     @property
     def available(self) -> bool:
         return bool(self.local_ok or self.cached or self.online_ok)
+
+
+@dataclass
+class IndexFacts:
+    """Released versions of kernels, transformers and triton: the package index's answer
+    (``--online``) or, per package, the dated table shipped in ``diagnostics.ecosystem``."""
+
+    versions: dict[str, list[str]] = field(default_factory=dict)  # only what the index answered
+    source: dict[str, str] = field(default_factory=dict)  # name -> pypi | table
+    table_date: str | None = None
+    checked_at: str | None = None  # UTC time the index answered
+    online_checked: bool = False
+    online_error: str | None = None  # why the index did not answer (then the table is used)
+
+
+@dataclass
+class TokenizerFacts:
+    """The model's chat template, rendered for each reasoning effort."""
+
+    source: str | None = None  # local | cache | hub; None when no template was found
+    path: str | None = None  # the file the template came from
+    efforts: dict[str, bool] = field(default_factory=dict)  # effort -> system block says "Reasoning: <effort>"
+    system_lines: dict[str, str | None] = field(default_factory=dict)  # effort -> the "Reasoning:" line found
+    error: str | None = None
 
 
 @dataclass
@@ -219,7 +249,10 @@ class Facts:
     kernel: KernelFacts = field(default_factory=KernelFacts)
     stale_modules: list[StaleModule] = field(default_factory=list)
     disk: DiskFacts = field(default_factory=DiskFacts)
+    index: IndexFacts = field(default_factory=IndexFacts)
+    tokenizer: TokenizerFacts = field(default_factory=TokenizerFacts)
     online: bool = False
+    target: dict | None = None  # the what-if applied (diagnostics.targets.Target), None for this machine
 
     def package(self, name: str) -> PackageFact:
         return self.packages.get(name) or PackageFact()

@@ -8,14 +8,13 @@ the fresh-interpreter runtime probe in a background thread while the cheap probe
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import threading
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 from diagnostics import gpus as gpu_table
 from diagnostics.facts import (
@@ -36,11 +35,11 @@ from diagnostics.facts import (
     TorchFacts,
     TransformersFacts,
 )
+from diagnostics.ecosystem_probes import kernel_variants, probe_index, probe_tokenizer
+from diagnostics.probe_base import hub_cache_dir, model_snapshots, never_raises, probe_error
 from diagnostics.redact import redact_env, redact_text
 from diagnostics.sources import Sources
 from diagnostics.versions import base_version, compare, pins_for
-
-T = TypeVar("T")
 
 RUNTIME_SCRIPT = Path(__file__).with_name("_runtime_script.py")
 RUNTIME_MARK = "@@gptoss-runtime@@"
@@ -58,26 +57,6 @@ RELEVANT_PREFIXES = ("HF_", "HUGGINGFACE_", "HUGGING_FACE_", "TRANSFORMERS_", "T
 MAX_VALUE_CHARS = 200
 
 TRUTHY = {"1", "ON", "YES", "TRUE"}
-
-
-def _err(e: BaseException) -> str:
-    return redact_text(f"{type(e).__name__}: {e}")[:600]
-
-
-def never_raises(make_default: Callable[[str], T]) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Turn any exception of the probe into ``make_default(error_text)``."""
-
-    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> T:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as e:  # noqa: BLE001 - that is the point of a probe
-                return make_default(_err(e))
-
-        return inner
-
-    return wrap
 
 
 def _text(v: Any) -> str:
@@ -156,7 +135,7 @@ def probe_driver(src: Sources) -> DriverFacts:
             v = int(nvml.nvmlSystemGetCudaDriverVersion())
             facts.cuda_version = f"{v // 1000}.{(v % 1000) // 10}"
         except Exception as e:  # noqa: BLE001
-            facts.error = f"CUDA driver version unknown ({_err(e)})"
+            facts.error = f"CUDA driver version unknown ({probe_error(e)})"
         return facts
     finally:
         try:
@@ -173,12 +152,12 @@ def _gpu(nvml: Any, src: Sources, index: int) -> GpuFact:
         mem = nvml.nvmlDeviceGetMemoryInfo(handle)
         fact.memory_total_bytes, fact.memory_free_bytes, fact.memory_used_bytes = int(mem.total), int(mem.free), int(mem.used)
     except Exception as e:  # noqa: BLE001
-        problems.append(f"memory: {_err(e)}")
+        problems.append(f"memory: {probe_error(e)}")
     try:
         major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
         fact.compute_capability = f"{int(major)}.{int(minor)}"
     except Exception as e:  # noqa: BLE001
-        problems.append(f"compute capability: {_err(e)}")
+        problems.append(f"compute capability: {probe_error(e)}")
     try:
         current, _pending = nvml.nvmlDeviceGetMigMode(handle)
         fact.mig_mode = int(current) == 1
@@ -193,7 +172,7 @@ def _gpu(nvml: Any, src: Sources, index: int) -> GpuFact:
                            name=src.process_name(pid), this_process=(pid == src.pid))
             )
     except Exception as e:  # noqa: BLE001
-        problems.append(f"processes: {_err(e)}")
+        problems.append(f"processes: {probe_error(e)}")
     uuid = None
     try:
         uuid = _text(nvml.nvmlDeviceGetUUID(handle))
@@ -211,11 +190,11 @@ def probe_gpus(src: Sources) -> tuple[NvmlFacts, list[GpuFact]]:
     try:
         nvml = src.get_nvml()
     except Exception as e:  # noqa: BLE001
-        return NvmlFacts(available=False, error=f"pynvml (nvidia-ml-py) cannot be imported: {_err(e)}"), []
+        return NvmlFacts(available=False, error=f"pynvml (nvidia-ml-py) cannot be imported: {probe_error(e)}"), []
     try:
         nvml.nvmlInit()
     except Exception as e:  # noqa: BLE001
-        return NvmlFacts(available=False, error=_err(e)), []
+        return NvmlFacts(available=False, error=probe_error(e)), []
     try:
         count = int(nvml.nvmlDeviceGetCount())
         out = []
@@ -223,10 +202,10 @@ def probe_gpus(src: Sources) -> tuple[NvmlFacts, list[GpuFact]]:
             try:
                 out.append(_gpu(nvml, src, i))
             except Exception as e:  # noqa: BLE001
-                out.append(GpuFact(index=i, name="unknown", error=_err(e)))
+                out.append(GpuFact(index=i, name="unknown", error=probe_error(e)))
         return NvmlFacts(available=True), out
     except Exception as e:  # noqa: BLE001
-        return NvmlFacts(available=True, error=_err(e)), []
+        return NvmlFacts(available=True, error=probe_error(e)), []
     finally:
         try:
             nvml.nvmlShutdown()
@@ -245,7 +224,7 @@ def _one_package(src: Sources, name: str) -> PackageFact:
     try:
         version = src.dist_version(name)
     except Exception as e:  # noqa: BLE001
-        return PackageFact(error=_err(e))
+        return PackageFact(error=probe_error(e))
     fact = PackageFact(installed=version is not None, version=version)
     if version is None:
         return fact
@@ -255,7 +234,7 @@ def _one_package(src: Sources, name: str) -> PackageFact:
             for pin in pins_for(src.dist_requires(name), wanted):
                 fact.pins[pin.name] = pin.specifier
         except Exception as e:  # noqa: BLE001
-            fact.error = f"requirements unreadable: {_err(e)}"
+            fact.error = f"requirements unreadable: {probe_error(e)}"
     return fact
 
 
@@ -361,7 +340,7 @@ def probe_runtime(src: Sources, online: bool = False) -> tuple[TorchFacts, Mxfp4
         env.setdefault("PYTHONIOENCODING", "utf-8")
         result = src.run([src.python, "-c", script], env, src.runtime_timeout_s)
     except Exception as e:  # noqa: BLE001
-        err = _err(e)
+        err = probe_error(e)
         return TorchFacts(error=f"runtime probe failed: {err}"), Mxfp4Facts(reason=f"the runtime probe failed ({err})", error=err)
     payload = None
     for line in reversed((result.stdout or "").splitlines()):
@@ -407,22 +386,6 @@ def parse_local_kernels(value: str) -> dict[str, str]:
         repo, path = entry.split("=", 1)
         out[repo.strip()] = path.strip()
     return out
-
-
-def hub_cache_dir(environ, home: str) -> tuple[str, str]:
-    """Where huggingface_hub caches repos, and which setting decided it."""
-    def expand(p: str) -> str:
-        return os.path.expandvars(p.replace("~", home, 1) if p.startswith("~") else p)
-
-    if environ.get("HF_HUB_CACHE"):
-        return expand(environ["HF_HUB_CACHE"]), "HF_HUB_CACHE"
-    if environ.get("HUGGINGFACE_HUB_CACHE"):
-        return expand(environ["HUGGINGFACE_HUB_CACHE"]), "HUGGINGFACE_HUB_CACHE"
-    if environ.get("HF_HOME"):
-        return os.path.join(expand(environ["HF_HOME"]), "hub"), "HF_HOME"
-    if environ.get("XDG_CACHE_HOME"):
-        return os.path.join(expand(environ["XDG_CACHE_HOME"]), "huggingface", "hub"), "XDG_CACHE_HOME"
-    return os.path.join(home, ".cache", "huggingface", "hub"), "default"
 
 
 def _kernel_in_cache(cache_dir: str, repo_id: str, version: int | None) -> str | None:
@@ -473,7 +436,7 @@ def probe_kernel(src: Sources, repo_id: str | None, version: int | None, online:
                 else:
                     facts.local_ok = True
         except Exception as e:  # noqa: BLE001
-            facts.local_ok, facts.local_error = False, _err(e)
+            facts.local_ok, facts.local_error = False, probe_error(e)
     try:
         dirs = [src.environ.get("KERNELS_CACHE"), src.environ.get("HF_KERNELS_CACHE"), hub_cache_dir(src.environ, src.home)[0]]
         for d in dirs:
@@ -484,14 +447,15 @@ def probe_kernel(src: Sources, repo_id: str | None, version: int | None, online:
                 facts.cached, facts.cache_path = True, found
                 break
     except Exception as e:  # noqa: BLE001
-        facts.error = _err(e)
+        facts.error = probe_error(e)
     if online:
         facts.online_checked = True
         try:
             src.hub_check(repo_id, src.hub_timeout_s)
             facts.online_ok = True
         except Exception as e:  # noqa: BLE001
-            facts.online_ok, facts.online_error = False, _err(e)
+            facts.online_ok, facts.online_error = False, probe_error(e)
+    kernel_variants(src, facts, online)
     return facts
 
 
@@ -502,10 +466,7 @@ def probe_kernel(src: Sources, repo_id: str | None, version: int | None, online:
 
 def _model_snapshot(cache_dir: str, repo: str) -> tuple[str | None, int | None]:
     """A complete cached snapshot of ``repo`` (all safetensors shards present) and its size."""
-    snapshots = Path(cache_dir) / f"models--{repo.replace('/', '--')}" / "snapshots"
-    if not snapshots.is_dir():
-        return None, None
-    for snap in sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+    for snap in model_snapshots(cache_dir, repo):
         index = snap / "model.safetensors.index.json"
         if index.is_file():
             try:
@@ -570,6 +531,9 @@ def gather(src: Sources, model: str, online: bool = False, progress: Callable[[s
     repo = facts.transformers.kernel_repo
     note("looking for the MXFP4 kernel" + (" (and asking the hub)" if online else ""))
     facts.kernel = probe_kernel(src, repo, facts.transformers.kernel_version, online)
+    note("reading the chat template" + (" and asking the package index" if online else ""))
+    facts.tokenizer = probe_tokenizer(src, model, online)
+    facts.index = probe_index(src, online)
     worker.join()
     facts.torch, facts.mxfp4 = runtime.get("value") or (
         TorchFacts(error="runtime probe did not finish"),

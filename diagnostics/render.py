@@ -31,6 +31,18 @@ def _package_line(doc: dict) -> str:
     return " · ".join(parts)
 
 
+def what_if_line(doc: dict) -> str | None:
+    """The banner of a what-if report: installed packages, another GPU."""
+    t = doc.get("target")
+    if not t:
+        return None
+    mem = gib(t["memory_total_bytes"]) if t.get("memory_total_bytes") else "memory ?"
+    drv = f"driver {t['driver']} (CUDA {t.get('driver_cuda') or '?'})" if t.get("driver") else "this machine's driver"
+    gpu = t.get("gpu") or "this machine's GPU"
+    return (f"WHAT-IF {t.get('label') or ''}: this environment's installed packages on {gpu}, {mem}, compute capability "
+            f"{t.get('compute_capability') or '?'}, {drv}; transformers' MXFP4 decision is predicted, not asked.")
+
+
 def facts_summary(doc: dict) -> list[tuple[str, str]]:
     """(label, value) lines describing the machine, for both renderers."""
     f = doc.get("facts", {})
@@ -76,7 +88,11 @@ def render_text(doc: dict, color: bool = False, width: int = 100) -> str:
         label = STATUS_LABEL.get(status, status.upper())
         return f"{ANSI[status]}{label}{RESET}" if color and status in ANSI else label
 
-    lines = [f"gptoss check · {doc.get('model')} · gptoss-harness {doc.get('tool_version')} · {doc.get('created_at')}", ""]
+    lines = [f"gptoss check · {doc.get('model')} · gptoss-harness {doc.get('tool_version')} · {doc.get('created_at')}"]
+    banner = what_if_line(doc)
+    if banner:
+        lines += textwrap.wrap(banner, width, break_on_hyphens=False)
+    lines.append("")
     for c in doc.get("checks", []):
         title_lines = textwrap.wrap(c["title"], title_w, break_on_hyphens=False) or [""]
         body = textwrap.wrap(c["message"], msg_w, break_on_hyphens=False) or [""]
@@ -139,7 +155,8 @@ def render_html(doc: dict) -> str:
         f'<div style="padding:10px 12px;border-radius:6px;border:1px solid {HTML_COLOR.get(status)};background:{HTML_BG.get(status)}">'
         f'<div style="font-size:1.1em">{_badge(status)} <b>gptoss check</b> · {e(str(doc.get("model")))} · path: '
         f'<b>{e(str(v.get("path")))}</b></div>'
-        f'<div style="margin-top:4px">{e(v.get("reason", ""))}</div>'
+        + (f'<div style="margin-top:4px;font-weight:600">{e(what_if_line(doc) or "")}</div>' if doc.get("target") else "")
+        + f'<div style="margin-top:4px">{e(v.get("reason", ""))}</div>'
         f'<div style="margin-top:2px;color:#57606a">{e(v.get("summary", ""))}</div></div>'
         f'<table style="border-collapse:collapse;margin-top:8px;width:100%">{"".join(rows)}</table>'
         f'<table style="border-collapse:collapse;margin-top:8px">{summary}</table>'

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -43,6 +44,8 @@ class CheckReport:
     created_at: str = field(default_factory=now_iso)
     tool_version: str = field(default_factory=tool_version)
     duration_s: float | None = None
+    plan: Any = None  # diagnostics.plan.Plan: the pip commands to the MXFP4 path
+    attn_implementation: str | None = None  # what --attn asked for (None: transformers' default)
 
     # ---- queries -----------------------------------------------------------------------------
 
@@ -77,6 +80,9 @@ class CheckReport:
             "facts": self.facts.to_dict(),
             "checks": [c.to_dict() for c in self.checks],
             "verdict": self.verdict.to_dict(),
+            "target": self.facts.target,
+            "attn_implementation": self.attn_implementation,
+            "plan": self.plan.to_dict() if self.plan is not None else None,
         }
         doc = redact_tree(doc)
         env = doc["facts"].get("environment") or {}
@@ -93,6 +99,11 @@ class CheckReport:
         from diagnostics.render import render_text
 
         return render_text(self.to_dict(), color=color, width=width)
+
+    def render_plan(self) -> str:
+        from diagnostics.plan import render_plan
+
+        return render_plan(self.plan, self.model, f"gptoss-harness {self.tool_version} · {self.created_at}")
 
     def render_html(self) -> str:
         from diagnostics.render import render_html
@@ -117,6 +128,9 @@ def snapshot(
     sources: Any = None,
     progress: Callable[[str], None] | None = None,
     context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+    target: Any = None,
+    attn: str | None = None,
+    today: date | None = None,
     **injected: Any,
 ) -> CheckReport:
     """Gather the facts (or use ``facts``), run every check, decide.
@@ -124,7 +138,8 @@ def snapshot(
     ``sources`` replaces the whole ``diagnostics.sources.Sources``; other keyword arguments
     replace single fields of it (``environ=``, ``nvml=``, ``run=``, ``disk_usage=``, ...), so a
     test or the bench can inject exactly the side effect it needs. Without ``online`` nothing
-    touches the network."""
+    touches the network. ``target`` (a ``diagnostics.targets.Target``) checks the installed packages
+    against another GPU and driver (a what-if); ``attn`` is the attn_implementation to check."""
     ref = model if isinstance(model, ModelRef) else _reference(model)
     model = ref.text
     started = time.perf_counter()
@@ -140,14 +155,33 @@ def snapshot(
         facts = gather(sources, model, online=online, progress=progress)
     elif injected:
         raise TypeError(f"pass either facts= or side effects ({', '.join(injected)}), not both")
+    if target is not None:
+        from diagnostics.targets import apply_target
+
+        facts = apply_target(facts, target)
     spec = ref.spec
-    ctx = Context(model=model, spec=spec, context_tokens=context_tokens)
+    ctx = Context(model=model, spec=spec, context_tokens=context_tokens, attn=attn, today=today)
     results = run_checks(facts, ctx)
     verdict = decide(facts, ctx, results)
+    from diagnostics.plan import make_plan
+
+    plan = make_plan(facts, ctx, check_command=_check_command(model, target, online))
     return CheckReport(
         model=redact_text(model), facts=facts, checks=results, verdict=verdict, spec=spec, memory=ctx.memory,
-        duration_s=round(time.perf_counter() - started, 3),
+        duration_s=round(time.perf_counter() - started, 3), plan=plan, attn_implementation=attn,
     )
+
+
+def _check_command(model: str, target: Any, online: bool) -> str:
+    """The command that re-runs this check, for the plan's last step."""
+    parts = ["gptoss check"]
+    if model != DEFAULT_MODEL:
+        parts.append(f"--model {model}")
+    if target is not None:
+        parts += target.cli_options()
+    if online:
+        parts.append("--online")
+    return " ".join(parts)
 
 
 def _reference(model: str | None) -> ModelRef:

@@ -2,15 +2,16 @@
 
 ``Sources()`` reads the real machine: ``os.environ``, ``sys.modules``, NVML through ``pynvml``
 (nvidia-ml-py), ``importlib.metadata``, the filesystem, a fresh Python subprocess and, only with
-``--online``, the Hugging Face Hub. Tests build ``Sources(...)`` with canned answers instead (an
-NVML double, a dict of package versions, a fake runner), so every branch of every check runs
-without a GPU, a network or transformers.
+``--online``, the Hugging Face Hub and the package index (PyPI). Tests build ``Sources(...)``
+with canned answers instead (an NVML double, a dict of package versions, a fake runner), so every
+branch of every check runs without a GPU, a network or transformers.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
 import importlib.util
 import os
 import platform
@@ -108,6 +109,57 @@ def _hub_check(repo_id: str, timeout: float) -> None:
         api.model_info(repo_id)
 
 
+def _pypi_json(name: str, timeout: float) -> dict:
+    """PyPI's JSON API for one project (only called with --online)."""
+    import urllib.request
+
+    req = urllib.request.Request(f"https://pypi.org/pypi/{name}/json", headers={"Accept": "application/json",
+                                                                              "User-Agent": "gptoss-harness check"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - fixed https URL
+        return json.loads(resp.read().decode("utf-8"))
+
+
+def _hub_endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+def _hub_get(url: str, timeout: float) -> bytes:
+    import urllib.request
+
+    req = urllib.request.Request(url, headers={"User-Agent": "gptoss-harness check"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - the hub endpoint
+        return resp.read()
+
+
+def _hub_list_build(repo_id: str, revision: str | None, timeout: float) -> list[str]:
+    """The folder names under ``build/`` of a hub kernel repo (only called with --online).
+
+    Plain HTTP with a timeout (the hub's tree API), kernel repos first, then the model-repo view
+    older hubs give them; the ref ``v<N>`` for a kernel version, else main."""
+    from urllib.parse import quote
+
+    last: Exception | None = None
+    for kind in ("kernels", "models"):
+        for rev in [r for r in (revision, "main") if r]:
+            url = f"{_hub_endpoint()}/api/{kind}/{repo_id}/tree/{quote(rev, safe='')}/build"
+            try:
+                items = json.loads(_hub_get(url, timeout).decode("utf-8"))
+                return sorted({str(i["path"]).split("/")[-1] for i in items if i.get("type") == "directory"})
+            except Exception as e:  # noqa: BLE001 - unknown repo kind or ref: try the next
+                last = e
+    raise last or RuntimeError("no answer")
+
+
+def _hub_download(repo_id: str, filename: str, timeout: float) -> str:
+    """One small file of a model repo into a temporary folder (only called with --online)."""
+    import tempfile
+
+    data = _hub_get(f"{_hub_endpoint()}/{repo_id}/resolve/main/{filename}", timeout)
+    folder = Path(tempfile.mkdtemp(prefix="gptoss-template-"))
+    (folder / filename).write_bytes(data)
+    return str(folder / filename)
+
+
 def _process_name(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/comm", encoding="utf-8") as f:
@@ -157,12 +209,16 @@ class Sources:
     python: str = field(default_factory=lambda: sys.executable)
     disk_usage: Callable[[str], Any] = shutil.disk_usage
     hub_check: Callable[[str, float], None] = _hub_check
+    hub_list_build: Callable[[str, str | None, float], list[str]] = _hub_list_build
+    hub_download: Callable[[str, str, float], str] = _hub_download
+    pypi_json: Callable[[str, float], dict] = _pypi_json
     process_name: Callable[[int], str | None] = _process_name
     platform_info: Callable[[], dict] = _platform_info
     pid: int = field(default_factory=os.getpid)
     home: str = field(default_factory=lambda: os.path.expanduser("~"))
     runtime_timeout_s: float = 90.0
     hub_timeout_s: float = 5.0
+    index_timeout_s: float = 5.0
 
     def get_nvml(self) -> Any:
         return self.nvml if self.nvml is not None else self.load_nvml()

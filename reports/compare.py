@@ -38,7 +38,8 @@ def method_line(c: Comparison) -> str:
         f"Verdict rule: a regression is a median change beyond its threshold in the worse direction that a "
         f"{TEST_NAME} (exact with mid-ranks up to {EXACT_MAX_N} samples in all, else normal approximation with "
         f"tie correction) finds significant at alpha={c.alpha:g}; with too few samples for the test "
-        f"(smallest attainable p > alpha, i.e. under 3 samples a side), the threshold alone decides."
+        f"(smallest attainable p > alpha, i.e. under 3 samples a side), the threshold alone decides. "
+        f"Values are medians, with the 95% confidence interval of the median in brackets where a side has 6 or more samples."
     )
 
 
@@ -83,8 +84,16 @@ def _row_cells(case: CaseComparison, m: MetricDelta | None) -> list[str]:
     note = m.note
     if thr and thr not in note:
         note = f"fail-on {thr}" + (f"; {note}" if note else "")
-    return [case.id, m.metric, fmt_value(m.base, m.unit), fmt_value(m.current, m.unit), fmt_pct(m.pct, m.delta),
-            m.direction, fmt_p(m), verdict, note]
+    return [case.id, m.metric, _with_ci(m.base, m.base_ci, m.unit), _with_ci(m.current, m.current_ci, m.unit),
+            fmt_pct(m.pct, m.delta), m.direction, fmt_p(m), verdict, note]
+
+
+def _with_ci(value: float | None, ci: tuple[float, float] | None, unit: str) -> str:
+    """The median, and its 95% interval where there were enough samples for one."""
+    text = fmt_value(value, unit)
+    if ci is None:
+        return text
+    return f"{text} [{fmt_value(ci[0], unit)}, {fmt_value(ci[1], unit)}]"
 
 
 def _regression_lines(c: Comparison, quote, text=str) -> list[str]:

@@ -61,6 +61,7 @@ CONSTANT_TEXT = {
     "concurrency": lambda v: f"concurrency {v}",
     "mode": lambda v: f"{v} mode",
     "cache": lambda v: f"{v} cache",
+    "decode": lambda v: f"decoded by {v}",
     "quant": lambda v: f"quantization asked: {v}",
     "attn": lambda v: f"attention asked: {v}",
     "weights_path": lambda v: f"weights path {v}",
@@ -112,6 +113,11 @@ def build_document(rs: RunSet, plots: list[Plot]) -> Document:
     else:
         sections.append(Section("run", "Model and run", [tables.model_table(rs)]))
 
+    # -- headline: what generate gives against what the GPU does with the same modules -----------
+    headline = tables.decode_headline(rs)
+    if headline is not None:
+        sections.append(Section("headline", "generate against graph decoding", [Text(tables.HEADLINE_NOTE), headline]))
+
     # -- warnings -------------------------------------------------------------------------------
     lines = tables.warning_lines(rs)
     sections.append(Section("warnings", "Warnings", [Bullets(lines, "warnings") if lines else Text("No validity warnings were recorded.")]))
@@ -142,6 +148,7 @@ def build_document(rs: RunSet, plots: list[Plot]) -> Document:
     for heading, metrics in (
         ("Speed", tables.SPEED_METRICS),
         ("Memory", tables.MEMORY_METRICS),
+        ("Energy", tables.ENERGY_METRICS),
         ("Harmony channels (natural mode)", tables.CHANNEL_METRICS),
         ("Other metrics", tables.other_metrics(rs)),
     ):

@@ -87,6 +87,7 @@ KEY_FIELDS: list[tuple[str, str, Callable[[object], str]]] = [
     ("effort", "effort", str),
     ("mode", "mode", str),
     ("cache", "cache", lambda v: f"{v} cache"),
+    ("decode", "decode", str),
     ("quant", "quant", lambda v: f"quant {v}"),
     ("attn", "attn", lambda v: f"attn {v}"),
     ("weights_path", "weights", lambda v: f"{v}"),

@@ -263,8 +263,10 @@ SPEED_METRICS = [
     "total_tok_s",
     "new_tokens",
     "roofline_frac",
+    "gpu_busy_frac",
     "warmup_s",
 ]
+ENERGY_METRICS = ["energy_j_per_tok", "avg_power_w"]
 MEMORY_METRICS = ["peak_alloc_bytes", "peak_reserved_bytes", "nvml_used_bytes", "kv_cache_bytes"]
 CHANNEL_METRICS = ["analysis_tokens", "final_tokens", "time_to_final_s"]
 
@@ -287,6 +289,9 @@ METRIC_LABELS = {
     "final_tokens": "final tokens",
     "time_to_final_s": "time to final",
     "warmup_s": "warm-up",
+    "gpu_busy_frac": "GPU busy",
+    "energy_j_per_tok": "energy per token",
+    "avg_power_w": "power",
 }
 
 SPREAD_NOTE = "Each value: median ± sample standard deviation over the n repetitions."
@@ -301,7 +306,7 @@ def metric_header(metric: str, unit_label: str) -> str:
 
 def other_metrics(rs: RunSet) -> list[str]:
     """Metrics present in the cases that no named group lists (a newer writer's additions)."""
-    known = set(SPEED_METRICS) | set(MEMORY_METRICS) | set(CHANNEL_METRICS)
+    known = set(SPEED_METRICS) | set(MEMORY_METRICS) | set(ENERGY_METRICS) | set(CHANNEL_METRICS)
     found = {m for _, c in rs.cases() for m in c.metrics}
     return sorted(found - known)
 
@@ -352,6 +357,50 @@ def case_table(rs: RunSet, metrics: list[str]) -> Table | None:
     n_left = len(headers) - len(metrics) - 1
     align = ["l"] * n_left + ["r"] * (len(metrics) + 1)
     return Table(headers, rows, align=align, note=SPREAD_NOTE)
+
+
+HEADLINE_NOTE = (
+    "The same model, the same transformers modules and kernels, decoded two ways on the same GPU: "
+    "generate (what model.generate gives) and graph (the forward captured once in a CUDA graph and "
+    "replayed per token). Roofline: decode speed over memory bandwidth / bytes read per token. "
+    "GPU busy: GPU kernel time over wall time per decode step; well under 1, the host CPU sets the pace."
+)
+
+
+def decode_headline(rs: RunSet) -> Table | None:
+    """generate against graph, per run and per case shape (everything in the key but the decode
+    mode and the cache), with roofline and GPU-busy fractions; None unless both were measured."""
+    pairs: dict[tuple, dict[str, CaseResult]] = {}
+    for run, case in rs.cases("ok"):
+        if case.key.decode not in ("generate", "graph") or "decode_tok_s" not in case.metrics:
+            continue
+        shape = (run.index, case.weights_path, case.key.effort, case.key.mode, case.key.prompt_len,
+                 case.key.batch_size, case.key.output_len, case.key.quant, case.key.attn)
+        best = pairs.setdefault(shape, {})
+        held = best.get(case.key.decode)
+        if held is None or (case.median("decode_tok_s") or 0) > (held.median("decode_tok_s") or 0):
+            best[case.key.decode] = case  # generate: the faster of its caches
+    rows = []
+    for shape, by in pairs.items():
+        if set(by) != {"generate", "graph"}:
+            continue
+        gen, graph = by["generate"], by["graph"]
+        run = rs.runs[shape[0]]
+
+        def trio(case: CaseResult) -> list[str]:
+            return [fmt_value(case.median("decode_tok_s"), "tok/s"), fmt_value(case.median("roofline_frac"), "fraction"),
+                    fmt_value(case.median("gpu_busy_frac"), "fraction")]
+
+        speedup = graph.median("decode_tok_s") / gen.median("decode_tok_s")
+        rows.append(([run.label] if rs.multi else []) + [cell(shape[1]), f"b{shape[5]}", str(shape[6]),
+                                                         f"{gen.key.cache}"] + trio(gen) + trio(graph) + [f"{speedup:.1f}×"])
+    if not rows:
+        return None
+    headers = (["run"] if rs.multi else []) + ["weights", "batch", "out", "generate cache",
+                                               "generate tok/s", "roofline", "GPU busy",
+                                               "graph tok/s", "roofline", "GPU busy", "graph / generate"]
+    n_left = 5 if rs.multi else 4
+    return Table(headers, rows, align=["l"] * n_left + ["r"] * (len(headers) - n_left))
 
 
 def side_by_side_table(rs: RunSet, metric: str) -> Table | None:

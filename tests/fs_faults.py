@@ -77,16 +77,8 @@ class _FillingFile:
         self._f, self._disk = f, disk
 
     def write(self, data):
-        n = len(data) if not isinstance(data, memoryview) else data.nbytes
-        if n <= self._disk.free:
-            self._disk.free -= n
-            return self._f.write(data)
-        part = self._disk.free
-        if part:
-            self._f.write(data[:part] if not isinstance(data, memoryview) else data.cast("B")[:part])
-        self._disk.free = 0
-        self._disk.failures += 1
-        raise _error(errno.ENOSPC, getattr(self._f, "name", "?"))
+        part = self._disk.take(data, getattr(self._f, "name", "?"))
+        return self._f.write(data) if part is None else self._disk.fail(self._f.write, part)
 
     def __enter__(self):
         return self
@@ -108,22 +100,63 @@ class _FillingFile:
 class FullDisk:
     """A disk under ``folder`` that fills up: files whose name matches ``pattern`` are written
     normally for the first ``spare_files`` of them; after that they get ``free_bytes`` in all,
-    and the write that needs more ends with ENOSPC (after writing what still fitted)."""
+    and the write that needs more ends with ENOSPC (after writing what still fitted). Writes go
+    through ``io.open`` files or straight to descriptors (``os.write``, ``os.pwrite``)."""
 
     def __init__(self, monkeypatch, folder, *, pattern: str = "*", spare_files: int = 0, free_bytes: int = 0):
         self.where = _Folder(folder)
         self.pattern, self.spare_files, self.free = pattern, spare_files, free_bytes
         self.opened = 0
         self.failures = 0
-        real_open = io.open
+        self._spare_fds: dict[tuple[int, int], bool] = {}
+        real_open, real_write, real_pwrite = io.open, os.write, os.pwrite
 
         def fake_open(file, mode="r", *args, **kwargs):
             f = real_open(file, mode, *args, **kwargs)
-            path = _path_of(file)
-            if not (_writing(mode) and self.where.holds(path) and fnmatch.fnmatch(Path(path).name, self.pattern)):
+            if not (_writing(mode) and self._ours(_path_of(file))):
                 return f
             self.opened += 1
             return f if self.opened <= self.spare_files else _FillingFile(f, self)
 
+        def fake_write(fd, data):
+            part = self._take_fd(fd, data)
+            return real_write(fd, data) if part is None else self.fail(lambda p: real_write(fd, p), part)
+
+        def fake_pwrite(fd, data, offset):
+            part = self._take_fd(fd, data)
+            return real_pwrite(fd, data, offset) if part is None else self.fail(lambda p: real_pwrite(fd, p, offset), part)
+
         monkeypatch.setattr(io, "open", fake_open)
         monkeypatch.setattr(builtins, "open", fake_open)
+        monkeypatch.setattr(os, "write", fake_write)
+        monkeypatch.setattr(os, "pwrite", fake_pwrite)
+
+    def _ours(self, path: str | None) -> bool:
+        return self.where.holds(path) and fnmatch.fnmatch(Path(path).name, self.pattern)
+
+    def _take_fd(self, fd: int, data):
+        path = _path_of(fd)
+        if not self._ours(path):
+            return None
+        key = (fd, os.fstat(fd).st_ino)
+        if key not in self._spare_fds:
+            self.opened += 1
+            self._spare_fds[key] = self.opened <= self.spare_files
+        return None if self._spare_fds[key] else self.take(data, path)
+
+    def take(self, data, name):
+        """None when ``data`` fits (its size is taken from the free bytes), else the part that still fits."""
+        n = data.nbytes if isinstance(data, memoryview) else len(data)
+        if n <= self.free:
+            self.free -= n
+            return None
+        fits, self.free = self.free, 0
+        self.failures += 1
+        self._name = name
+        return data.cast("B")[:fits] if isinstance(data, memoryview) else data[:fits]
+
+    def fail(self, write, part):
+        """Write ``part`` (what still fitted) with ``write``, then end with ENOSPC."""
+        if len(part):
+            write(part)
+        raise _error(errno.ENOSPC, self._name)

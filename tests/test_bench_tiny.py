@@ -78,7 +78,7 @@ def test_prompts_differ_by_effort(backend):
 
 def _bench(out, *extra, cache_dir):
     args = ["bench", "--model", "synthetic:tiny", "--device", "cpu", "--lengths", "4", "--efforts", "low,high",
-            "--reps", "2", "--warmup", "0", "--out", str(out), "--cache-dir", cache_dir, "-q", *extra]
+            "--reps", "2", "--max-reps", "2", "--warmup", "0", "--out", str(out), "--cache-dir", cache_dir, "-q", *extra]
     return CliRunner().invoke(main, args)
 
 
@@ -165,3 +165,24 @@ def test_bad_input_is_one_sentence_and_exit_2(tmp_path, cache_dir, args, fragmen
     assert r.exit_code == 2, r.output
     assert fragment in r.output
     assert "Traceback" not in r.output
+
+
+def test_default_plan_on_tiny_runs_one_effort_and_says_why(tmp_path, cache_dir):
+    def bench(out, *extra):
+        return CliRunner().invoke(main, ["bench", "--model", "synthetic:tiny", "--device", "cpu", "--lengths", "4",
+                                         "--reps", "1", "--max-reps", "1", "--warmup", "0", "--out", str(out),
+                                         "--cache-dir", cache_dir, "-q", *extra])
+
+    out = tmp_path / "plan"
+    r = bench(out)
+    assert r.exit_code == 0, r.output
+    doc = json.loads((out / "results.json").read_text())
+    assert {(c["key"]["effort"], c["key"]["mode"]) for c in doc["cases"]} == {("low", "fixed")}
+    assert "one_effort" in {w["code"] for w in doc["warnings"]}
+    assert "one effort (low) measures the speed of all" in (out / "report.md").read_text()
+    explicit = tmp_path / "explicit"
+    r = bench(explicit, "--efforts", "low,high", "--no-report")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((explicit / "results.json").read_text())
+    assert {c["key"]["effort"] for c in doc["cases"]} == {"low", "high"}
+    assert "efforts_fixed" in {w["code"] for w in doc["warnings"]}

@@ -96,3 +96,65 @@ def test_end_to_end_real_command_on_this_machine():
         assert gpu["status"] == "fail" and "No NVIDIA GPU found" in gpu["message"]
         assert doc["verdict"]["path"] == "none" and r.exit_code == 1
         assert "No NVIDIA GPU found" in text and "FAIL · path: none" in text
+
+
+# ---- --plan, --target, --gpu/--driver, --attn ------------------------------------------------
+
+
+def seed(**kw):
+    base = dict(nvml_error="NVMLError_LibraryNotFound: NVML Shared Library Not Found", torch="2.14.1", cuda_build="13.0",
+                triton="3.4.0", triton_pin="~=3.8.0", transformers="5.24.0", kernels="0.17.2", path="bf16")
+    base.update(kw)
+    return make_facts(None, **base)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--target", "colab-v100"], "error: --target 'colab-v100' is not known; pass one of colab-t4, colab-l4"),
+    (["--target", "colab-t4", "--driver", "12.4"], "error: --driver '12.4' is not an NVIDIA driver version"),
+    (["--gpu", "T4", "--driver", "390.12"], "error: --driver 390.12 predates CUDA 11"),
+    (["--gpu", "Voodoo 5", "--driver", "550.54.15"], "error: --gpu 'Voodoo 5' is not in the GPU table"),
+    (["--attn", "fastest"], "error: --attn 'fastest' is not an attention implementation"),
+])
+def test_bad_what_if_input_is_one_sentence_and_exit_2(args, words):
+    r = invoke(args, facts=make_facts("T4"))
+    assert r.exit_code == 2 and r.stderr.startswith(words) and r.stdout == "" and "Traceback" not in r.output
+    assert r.stderr.count("\n") == 1
+
+
+def test_plan_prints_commands_and_exits_by_reachability():
+    r = invoke(["--plan", "--target", "colab-t4"], facts=seed(torch="2.15.0", cuda_build="13.2", triton_pin="~=3.9.0"))
+    assert r.exit_code == 0, r.output
+    lines = [l for l in r.stdout.splitlines() if l and not l.startswith("#")]
+    assert lines == ['pip install "torch==2.11.0" --index-url https://download.pytorch.org/whl/cu128',
+                     'pip install "transformers==5.22.2" "kernels==0.17.2"', "pip check", "Runtime > Restart session",
+                     "gptoss check --target colab-t4"]
+    here = invoke(["--plan"], facts=seed())
+    assert here.exit_code == 1 and 'pip install "triton==3.8.0"' in here.stdout and "# BLOCKED: No NVIDIA GPU" in here.stdout
+
+
+def test_target_json_validates_and_says_what_if():
+    r = invoke(["--target", "h200", "--json", "--attn", "kernels-community/vllm-flash-attn3"],
+               facts=seed(torch="2.14.1", transformers="5.22.2", triton="3.8.0", window=("0.17.2", "0.18.0")))
+    doc = json.loads(r.stdout)
+    jsonschema.Draft202012Validator(json_schema()).validate(doc)
+    assert doc["target"]["name"] == "h200" and doc["target"]["driver_cuda"] == "13.0"
+    assert doc["facts"]["gpus"][0]["name"] == "NVIDIA H200" and doc["facts"]["mxfp4"]["stage"] == "what-if"
+    assert doc["verdict"]["path"] == "mxfp4" and doc["attn_implementation"] == "kernels-community/vllm-flash-attn3"
+    assert next(c for c in doc["checks"] if c["id"] == "attention")["status"] == "pass"
+    assert doc["plan"]["reaches_mxfp4"] is True and r.exit_code == 0
+
+
+def test_target_text_on_a_t4_with_the_seed_packages():
+    r = invoke(["--target", "colab-t4"], facts=seed())
+    assert r.exit_code == 1 and r.stdout.splitlines()[1].startswith("WHAT-IF Colab T4 runtime: this environment's")
+    assert "FAIL  Driver vs torch's CUDA" in r.stdout and "What-if, Colab T4 runtime" in r.stdout
+
+
+def test_gpu_and_driver_what_if():
+    r = invoke(["--gpu", "L4", "--driver", "535.104.05", "--json"],
+               facts=seed(torch="2.10.0+cu126", cuda_build="12.6", triton="3.6.0", triton_pin="==3.6.0",
+                          transformers="5.22.2", window=("0.17.2", "0.18.0")))
+    doc = json.loads(r.stdout)
+    assert doc["target"]["name"] is None and doc["target"]["compute_capability"] == "8.9"
+    assert doc["facts"]["driver"]["cuda_version"] == "12.2" and doc["verdict"]["path"] == "mxfp4"
+    assert doc["plan"]["steps"][-1]["command"] == 'gptoss check --gpu "L4" --driver 535.104.05'

@@ -450,3 +450,15 @@ def test_skipped_case_is_not_compared_nor_failed():
     cmp_ = compare(b, c)
     assert not cmp_.failed
     assert {x.id: x.verdict for x in cmp_.cases}[KEY2.id] == "not run"
+
+
+def test_compare_shows_the_confidence_interval_of_each_median():
+    from bench.tracking.compare import compare_metric
+    from reports.compare import _with_ci
+
+    many = [100.0, 101.0, 99.5, 100.5, 100.2, 99.8, 100.1, 100.7, 99.2, 100.4]
+    m = compare_metric("decode_tok_s", many, [95.0, 96.0, 94.0], None)
+    assert m.base_ci == (99.5, 100.7) and m.current_ci is None  # 3 samples: no 95% interval
+    assert m.to_dict()["base_ci"] == [99.5, 100.7]
+    assert _with_ci(m.base, m.base_ci, m.unit) == "100 tok/s [99.5 tok/s, 101 tok/s]"
+    assert _with_ci(m.current, m.current_ci, m.unit) == "95.0 tok/s"

@@ -54,3 +54,57 @@ def test_server_cases_use_concurrency_and_no_load_axes():
 def test_validate(kw, fragment):
     with pytest.raises(UserError, match=fragment):
         validate(BenchConfig(**kw))
+
+
+# ---- the default plan (what each effort is run for) -------------------------------------------
+
+from bench.sweep.config import THROUGHPUT_EFFORT, plan_efforts  # noqa: E402
+
+
+def test_default_plan_on_real_weights_runs_every_effort_in_natural_mode():
+    plan = plan_efforts("auto", None, synthetic=False)
+    assert plan.efforts == [THROUGHPUT_EFFORT] and plan.natural_efforts == ["low", "medium", "high"] and not plan.notes
+    cfg = BenchConfig(mode="auto", efforts=plan.efforts, natural_efforts=plan.natural_efforts, lengths=[128, 512],
+                      decodes=["generate", "graph"])
+    keys = cfg.cases()
+    fixed = [k for k in keys if k.mode == "fixed"]
+    natural = [k for k in keys if k.mode == "natural"]
+    # throughput once, at one effort, on both decodes and lengths; every effort once in natural mode,
+    # capped at the longest length, on the first decode mode
+    assert {(k.effort, k.output_len, k.decode) for k in fixed} == {
+        ("low", 128, "generate"), ("low", 512, "generate"), ("low", 128, "graph"), ("low", 512, "graph")}
+    assert sorted((k.effort, k.output_len, k.decode) for k in natural) == [
+        ("high", 512, "generate"), ("low", 512, "generate"), ("medium", 512, "generate")]
+
+
+def test_default_plan_on_synthetic_weights_collapses_the_effort_axis_and_says_why():
+    plan = plan_efforts("auto", None, synthetic=True)
+    assert plan.efforts == [THROUGHPUT_EFFORT] and plan.natural_efforts == []
+    [note] = plan.notes
+    assert note.code == "one_effort" and "synthetic weights" in note.message and "natural mode" in note.message
+
+
+def test_explicit_efforts_are_respected_with_a_note_when_they_measure_nothing_new():
+    for mode, synthetic in (("fixed", False), ("auto", True)):
+        plan = plan_efforts(mode, ["low", "high"], synthetic)
+        assert plan.efforts == ["low", "high"]
+        assert [n.code for n in plan.notes] == ["efforts_fixed"] and "same speed" in plan.notes[0].message
+    assert plan_efforts("fixed", ["medium"], synthetic=False).notes == []
+    real = plan_efforts("auto", ["high", "low"], synthetic=False)
+    assert real.efforts == ["high"] and real.natural_efforts == ["high", "low"]
+
+
+def test_natural_mode_on_synthetic_weights_runs_with_a_warning():
+    plan = plan_efforts("natural", None, synthetic=True)
+    assert plan.efforts == [] and plan.natural_efforts == ["low", "medium", "high"]
+    assert [n.code for n in plan.notes] == ["natural_synthetic"] and "mean nothing" in plan.notes[0].message
+    assert plan_efforts("natural", ["low"], synthetic=False).notes == []
+    keys = BenchConfig(mode="natural", efforts=[], natural_efforts=["low"], lengths=[64, 128]).cases()
+    assert [(k.mode, k.output_len) for k in keys] == [("natural", 64), ("natural", 128)]  # explicit: every length
+
+
+def test_repetition_limits_are_checked():
+    with pytest.raises(UserError, match="--max-reps 2 is below --reps 3"):
+        validate(BenchConfig(reps=3, max_reps=2))
+    with pytest.raises(UserError, match="--ci-target"):
+        validate(BenchConfig(ci_target=0))

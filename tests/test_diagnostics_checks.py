@@ -255,23 +255,35 @@ def test_accelerate():
     assert run(C.check_accelerate, make_facts("T4")).status == "pass"
 
 
+PAIR_FIX = 'pip install "transformers==5.22.2" "kernels==0.17.2"   # no kernels>=0.18.2,<0.19.0 is released'
+
+
 @pytest.mark.parametrize("version", ["0.17.2", "0.19.0", "0.9.1"])
-def test_kernels_outside_the_window_warns_with_the_window_as_fix(version):
+def test_kernels_outside_an_unreleased_window_offers_the_newest_working_pair(version):
+    """transformers 5.23/5.24 want kernels [0.18.2, 0.19), which is not released: the fix must not name it."""
     c = run(C.check_kernels, make_facts("T4", kernels=version, window=("0.18.2", "0.19.0")))
     assert c.status == "warn" and "outside the window" in c.message and "dequantized to bf16" in c.message
-    assert c.fix == 'pip install "kernels>=0.18.2,<0.19.0"'
+    assert "no kernels release is inside it" in c.message and "transformers 5.22.2 + kernels 0.17.2" in c.message
+    assert c.fix == PAIR_FIX
+
+
+@pytest.mark.parametrize("window,fix", [(("0.17.2", "0.18.0"), 'pip install "kernels==0.17.2"'),
+                                        (("0.16.0", "0.17.0"), 'pip install "kernels==0.16.2"')])
+def test_kernels_outside_a_released_window_names_the_newest_release_inside(window, fix):
+    c = run(C.check_kernels, make_facts("T4", transformers="5.20.0", kernels="0.15.2", window=window))
+    assert c.status == "warn" and c.fix == fix and "no kernels release" not in c.message
 
 
 def test_kernels_other_branches():
     assert run(C.check_kernels, make_facts("T4", kernels="0.18.3")).status == "pass"
     missing = run(C.check_kernels, make_facts("T4", kernels=None))
-    assert missing.status == "warn" and missing.fix == 'pip install "kernels>=0.18.2,<0.19.0"'
+    assert missing.status == "warn" and missing.fix == PAIR_FIX and "no kernels release" in missing.message
     assert run(C.check_kernels, make_facts(None, kernels=None)).status == "skip"
     assert run(C.check_kernels, make_facts(None, kernels="0.1.0")).status == "skip"
     no_window = run(C.check_kernels, make_facts("T4", kernels="0.9.0", window=(None, None)))
     assert no_window.status == "pass" and "declares no version window" in no_window.message
     f = make_facts("T4", kernels=None, window=("0.9.0", None))
-    assert run(C.check_kernels, f).fix == 'pip install "kernels>=0.9.0"'
+    assert run(C.check_kernels, f).fix == 'pip install "kernels==0.17.2"'
 
 
 def test_kernels_window_prefers_the_subprocess_answer():
@@ -288,7 +300,7 @@ def test_mxfp4_verdict_branches():
     assert ok.status == "pass" and "gpt-oss-triton-kernels" in ok.message
     bf16 = run(C.check_mxfp4, make_facts("T4", path="bf16", kernels="0.17.2"))
     assert bf16.status == "warn" and "silently dequantize" in bf16.message and "39.1 GiB" in bf16.message
-    assert bf16.fix == 'pip install "kernels>=0.18.2,<0.19.0"'
+    assert bf16.fix == PAIR_FIX
     triton = run(C.check_mxfp4, make_facts("T4", path="bf16", triton="3.3.0", reason="MXFP4 quantization requires Triton: CUDA requires Triton >= 3.4.0. We will default to dequantizing the model to bf16."))
     assert triton.fix == 'pip install "triton==3.4.0"'
     cc = run(C.check_mxfp4, make_facts("V100", path="bf16", reason="MXFP4 quantization is only supported on GPUs with compute capability >= 7.5"))
@@ -365,7 +377,7 @@ def test_120b_memory_fit_fails_on_t4_passes_on_h100():
 def test_bf16_fallback_on_t4_fails_and_points_at_mxfp4():
     c = run(C.check_memory, make_facts("T4", path="bf16", kernels="0.17.2"))
     assert c.status == "fail" and "bf16 path" in c.message
-    assert c.fix.startswith("Get the MXFP4 path working") and "kernels>=0.18.2" in c.fix
+    assert c.fix.startswith("Get the MXFP4 path working") and '"transformers==5.22.2" "kernels==0.17.2"' in c.fix
 
 
 def test_memory_held_by_others_is_named_as_the_fix():

@@ -11,6 +11,10 @@ from diagnostics.sources import RunResult, Sources, run_subprocess
 from diagnostics.testing import FakeDevice, FakeNvml, MiB
 
 
+def _no_network(*args, **kwargs):
+    raise OSError("no network in tests")
+
+
 def sources(tmp_path, **kw):
     defaults = dict(
         environ={}, modules={}, nvml=FakeNvml(), dist_version=lambda n: None, dist_requires=lambda n: None,
@@ -20,6 +24,7 @@ def sources(tmp_path, **kw):
                                "release": "6.1.85+", "machine": "x86_64",
                                "cpu": "Intel(R) Xeon(R) CPU @ 2.20GHz", "cpu_count": 2},
         run=lambda argv, env, timeout: RunResult(1, "", "not configured"),
+        hub_list_build=_no_network, hub_download=_no_network, pypi_json=_no_network,
     )
     defaults.update(kw)
     return Sources(**defaults)

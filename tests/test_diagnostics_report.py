@@ -105,7 +105,7 @@ def test_redaction_rules():
 def test_text_table_shows_status_title_message_fix_and_verdict():
     text = snapshot(facts=make_facts("T4", kernels="0.17.2", path="bf16")).render_text()
     assert text.startswith("gptoss check · openai/gpt-oss-20b")
-    assert "  WARN  kernels version" in text and 'fix: pip install "kernels>=0.18.2,<0.19.0"' in text
+    assert "  WARN  kernels version" in text and 'fix: pip install "transformers==5.22.2"' in text
     assert "  FAIL  Memory fit (gpt-oss-20b)" in text
     assert "Verdict" in text and "FAIL · path: bf16" in text
     assert "\033[" not in text

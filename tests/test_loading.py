@@ -40,24 +40,22 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
 def test_mxfp4_tensors_dequantize_through_transformers_to_the_intended_values(bf16):
     layers = bf16.model.model.layers
     assert len(layers) == SPEC.num_hidden_layers
+    plan = {t.name: t for t in SPEC.tensors()}
     for n, layer in enumerate(layers):
         experts = layer.mlp.experts
         assert type(experts).__name__ == "GptOssExperts"
         for proj in ("gate_up_proj", "down_proj"):
             src = f"model.layers.{n}.mlp.experts.{proj}"
-            raw, intended = [], []
-            for w, blocks, scales in synthetic.expert_weights(SPEC, 0, src):
-                raw.append(w)
-                intended.append(synthetic.dequantize_mxfp4(blocks, scales, torch.bfloat16))
+            blocks = synthetic.tensor_values(SPEC, plan[src + "_blocks"], 0)
+            scales = synthetic.tensor_values(SPEC, plan[src + "_scales"], 0)
             # ours: [E, out, in]; transformers keeps [E, in, out] (x @ W)
-            want = torch.stack(intended).transpose(1, 2)
+            want = synthetic.dequantize_mxfp4(blocks, scales, torch.bfloat16).transpose(1, 2)
             got = getattr(experts, proj)
             assert got.dtype == torch.bfloat16 and tuple(got.shape) == tuple(want.shape)
             assert torch.equal(_bits(got), _bits(want)), f"{src} differs"
-            # and the intended values are the random weights up to MXFP4 rounding (half a step)
-            err = (torch.stack(raw).transpose(1, 2).float() - got.float()).abs()
-            assert err.max().item() < 0.5 * 0.02 * 4  # std 0.02: block steps are at most ~2**-5
-            assert not torch.equal(got, torch.zeros_like(got))
+            # and they are weights of about the init std, not zeros or garbage
+            assert torch.isfinite(got).all()
+            assert 0.5 < got.float().std().item() / SPEC.init_std < 2
 
 
 def test_transformers_finds_every_tensor_and_nothing_else(resolved):
@@ -223,10 +221,10 @@ def test_synthesize_command_then_load_and_generate(tmp_path):
 
     out = tmp_path / "tiny-gptoss"
     runner = CliRunner()
-    res = runner.invoke(main, ["synthesize", "tiny", "--out", str(out), "--quiet"])
+    res = runner.invoke(main, ["synthesize", "tiny", "--out", str(out), "--quiet", "--jobs", "3"])
     assert res.exit_code == 0, res.output
     assert res.stdout.strip() == str(out.resolve())
-    assert "wrote synthetic:tiny" in res.stderr
+    assert "wrote synthetic:tiny" in res.stderr and "with 3 thread(s)" in res.stderr
     again = runner.invoke(main, ["synthesize", "synthetic:tiny", "--out", str(out), "-q"])
     assert again.exit_code == 0 and "reused" in again.stderr
 

@@ -1,4 +1,5 @@
 """The NVML sampler against a fake NVML: validity facts without a GPU."""
+import pytest
 
 from types import SimpleNamespace
 
@@ -101,3 +102,39 @@ def test_no_trackers_off_the_gpu():
     from bench.sweep.trackers import trackers_for
 
     assert trackers_for("cpu") == [] and trackers_for(None) == []
+
+
+class FakeEnergyNvml(FakeNvml):
+    """A total-energy counter (mJ) that advances 500 mJ per read, per GPU."""
+
+    def __init__(self):
+        super().__init__([])
+        self.reads = 0
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        self.reads += 1
+        return 1_000_000 + 500 * self.reads
+
+
+def test_energy_tracker_sums_every_gpu_and_reports_power():
+    from bench.sweep.trackers import EnergyTracker
+
+    ticks = iter([0.0, 2.0])
+    nvml = FakeEnergyNvml()
+    tracker = EnergyTracker([0, 1], nvml=nvml, clock=lambda: next(ticks))
+    with tracker.track():
+        pass
+    tracked = tracker.collect()
+    # two GPUs, each counter read before and after: (+500 mJ per read) -> 2 GPUs x 2 reads apart
+    assert tracked.samples["energy_j"] == [pytest.approx(2.0)]
+    assert tracked.samples["avg_power_w"] == [pytest.approx(1.0)]
+    assert tracker.collect().samples == {}
+
+
+def test_energy_tracker_is_inert_without_the_counter():
+    from bench.sweep.trackers import EnergyTracker
+
+    tracker = EnergyTracker([0], nvml=FakeNvml([]))  # no nvmlDeviceGetTotalEnergyConsumption
+    with tracker.track():
+        pass
+    assert tracker.collect().samples == {}

@@ -573,7 +573,35 @@ def test_every_plot_has_a_title_axis_labels_and_units(names):
 
 def test_every_case_metric_has_a_label_and_a_table():
     from bench.results import CASE_METRICS
-    from reports.tables import CHANNEL_METRICS, MEMORY_METRICS, METRIC_LABELS, SPEED_METRICS
+    from reports.tables import CHANNEL_METRICS, ENERGY_METRICS, MEMORY_METRICS, METRIC_LABELS, SPEED_METRICS
 
     assert set(CASE_METRICS) <= set(METRIC_LABELS)
-    assert set(CASE_METRICS) == set(SPEED_METRICS + MEMORY_METRICS + CHANNEL_METRICS)
+    assert set(CASE_METRICS) == set(SPEED_METRICS + MEMORY_METRICS + ENERGY_METRICS + CHANNEL_METRICS)
+
+
+def test_headline_sets_generate_against_graph_on_the_same_gpu():
+    from reports.document import build_document
+    from reports.runs import build_runset
+    from tests.factories import make_results
+
+    gen = CaseKey("low", 512, 128, decode="generate")
+    gen_static = CaseKey("low", 512, 128, cache="static", decode="generate")
+    graph = CaseKey("low", 512, 128, cache="static", decode="graph")
+    lone = CaseKey("low", 128, 128, decode="generate")  # no graph twin: no headline row
+    res = make_results({
+        gen: {"decode_tok_s": [14.0, 15.0, 16.0], "roofline_frac": [0.012], "gpu_busy_frac": [0.08]},
+        gen_static: {"decode_tok_s": [15.5, 15.6], "roofline_frac": [0.013], "gpu_busy_frac": [0.09]},
+        graph: {"decode_tok_s": [180.0, 181.0], "roofline_frac": [0.155], "gpu_busy_frac": [0.93]},
+        lone: {"decode_tok_s": [15.0]},
+    })
+    rs = build_runset([res])
+    table = T.decode_headline(rs)
+    assert table is not None and len(table.rows) == 1
+    row = dict(zip(table.headers[:4], table.rows[0][:4]))
+    assert row == {"weights": "mxfp4", "batch": "b1", "out": "512", "generate cache": "static"}  # the faster generate
+    assert table.rows[0][4:] == ["15.6 tok/s", "1.30 %", "9.00 %", "180 tok/s", "15.5 %", "93.0 %", "11.6×"]
+    doc = build_document(rs, [])
+    assert [s.id for s in doc.sections][:2] == ["run", "headline"]
+    # without graph cases there is no headline
+    only_generate = make_results({gen: {"decode_tok_s": [15.0]}})
+    assert T.decode_headline(build_runset([only_generate])) is None

@@ -135,7 +135,7 @@ def _gptoss(*args) -> list[str]:
 def test_a_second_run_into_the_same_out_is_refused_while_the_first_runs(tmp_path, cache_dir):
     out = tmp_path / "out"
     long_run = ["bench", "--model", "synthetic:tiny", "--device", "cpu", "--efforts", "low", "--lengths", "8",
-                "--reps", "100000", "--warmup", "0", "--cache-dir", cache_dir, "--out", out, "-q"]
+                "--reps", "100000", "--max-reps", "100000", "--warmup", "0", "--cache-dir", cache_dir, "--out", out, "-q"]
     first = subprocess.Popen(_gptoss(*long_run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120

@@ -301,3 +301,114 @@ def test_warmup_time_is_recorded_apart_from_the_counted_runs(tmp_path):
                      tmp_path / "r0.json", progress=False)
     assert "warmup_s" not in cold.cases[0].metrics
     R.load(tmp_path / "r.json")  # validates against the schema
+
+
+# ---- GPU-busy time and energy per case ---------------------------------------------------------
+
+
+class FakeEnergy:
+    """Two joules per repetition over 0.5 s, as EnergyTracker reports them."""
+
+    def __init__(self):
+        self.tracked = Tracked()
+
+    @contextmanager
+    def track(self):
+        yield
+        self.tracked.samples.setdefault("energy_j", []).append(2.0)
+        self.tracked.samples.setdefault("avg_power_w", []).append(4.0)
+
+    def collect(self):
+        out, self.tracked = self.tracked, Tracked()
+        return out
+
+
+class ProfiledCase(FakeCase):
+    """A case that says its decode steps keep the GPU busy 2 ms each, or fails to profile."""
+
+    def __init__(self, backend, key, fail=False):
+        super().__init__(backend, key)
+        self.fail = fail
+
+    def profile(self, max_tokens):
+        from bench.backends.base import DecodeProfile
+
+        if self.fail:
+            raise RuntimeError("CUPTI_ERROR_NOT_INITIALIZED")
+        return DecodeProfile(kernel_s_per_step=0.002, steps=min(max_tokens, self.key.output_len) - 1)
+
+
+def test_energy_per_token_and_gpu_busy_fraction():
+    backend = FakeBackend(tick=0.01)  # 100 tok/s: 10 ms per decode step
+    key = R.CaseKey("low", 8, 16)
+    backend.prepare = lambda k: ProfiledCase(backend, k)
+    case = runner.run_case(backend, key, _cfg(reps=2), [FakeEnergy()], "bf16", profile=True)
+    assert case.status == "ok"
+    assert case.metrics["energy_j_per_tok"].samples == [pytest.approx(2.0 / 8)] * 2
+    assert case.metrics["avg_power_w"].median == 4.0 and "energy_j" not in case.metrics
+    assert case.metrics["gpu_busy_frac"].median == pytest.approx(0.2)
+    assert case.info["profile"]["steps"] == 7 and case.info["profile"]["wall_ms_per_step"] == pytest.approx(10.0)
+    # no profile where the runner was not asked (a CPU run)
+    plain = runner.run_case(backend, key, _cfg(reps=1), [], "bf16")
+    assert "gpu_busy_frac" not in plain.metrics and "energy_j_per_tok" not in plain.metrics
+
+
+def test_a_failed_profile_keeps_the_case():
+    backend = FakeBackend()
+    backend.prepare = lambda k: ProfiledCase(backend, k, fail=True)
+    case = runner.run_case(backend, R.CaseKey("low", 8, 16), _cfg(reps=1), [], "bf16", profile=True)
+    assert case.status == "ok" and "gpu_busy_frac" not in case.metrics
+    assert "CUPTI_ERROR_NOT_INITIALIZED" in case.info["profile_error"]
+
+
+def test_host_bound_cases_are_flagged():
+    from bench.sweep.session import _validity_warnings
+
+    res = _new()
+    busy = R.CaseResult(R.CaseKey("low", 8, 16), metrics={"gpu_busy_frac": Stat.of([0.9])})
+    idle = R.CaseResult(R.CaseKey("high", 8, 16), metrics={"gpu_busy_frac": Stat.of([0.08])})
+    res.cases = [busy, idle]
+    _validity_warnings(res)
+    flagged = [w for w in res.warnings if w.code == "host_bound"]
+    assert [w.case for w in flagged] == [idle.key.id] and "8%" in flagged[0].message
+
+
+# ---- adaptive repetitions ----------------------------------------------------------------------
+
+
+def test_stopping_rule_on_known_samples():
+    from bench.sweep.runner import _enough
+
+    cfg = _cfg(reps=3, max_reps=10, rep_time_s=20.0, ci_target=0.01)
+    steady = {"decode_tok_s": [100.0, 100.2, 99.9, 100.1, 99.8, 100.3]}
+    noisy = {"decode_tok_s": [100.0, 110.0, 92.0, 105.0, 95.0, 101.0]}
+    assert _enough(cfg, {"decode_tok_s": [100.0, 100.0]}, 2, 1.0) is None  # below --reps
+    assert _enough(cfg, {"decode_tok_s": steady["decode_tok_s"][:5]}, 5, 1.0) is None  # 5 samples: no 95% interval yet
+    assert _enough(cfg, steady, 6, 1.0) == "converged"  # [99.8, 100.3] is within ±1% of 100.05
+    assert _enough(cfg, noisy, 6, 1.0) is None
+    assert _enough(cfg, noisy, 6, 25.0) == "rep_time"
+    assert _enough(cfg, {"decode_tok_s": noisy["decode_tok_s"] * 2}, 10, 1.0) == "max_reps"
+    assert _enough(cfg, {"ttft_s": [0.1] * 3}, 3, 1.0) == "no_decode_speed"
+    assert _enough(_cfg(reps=3), noisy, 3, 1.0) == "max_reps"  # max_reps unset: exactly --reps
+
+
+def test_adaptive_case_repeats_until_the_interval_is_tight(tmp_path):
+    class Jittery(FakeBackend):
+        """Decode speeds that settle: the first repetitions are noisy, the later ones steady."""
+
+        def once(self, key):
+            n = len(self.calls)
+            self.calls.append(key)
+            tick = [0.012, 0.008, 0.0101, 0.0100, 0.0100, 0.0100, 0.0100, 0.0100, 0.0100, 0.0100][min(n, 9)]
+            t = GenerationTiming(start=0.0, prompt_tokens=key.prompt_len)
+            for i in range(key.output_len):
+                t.arrive(1, at=0.1 + i * tick)
+            t.end = t.arrivals[-1]
+            return [t]
+
+    backend = Jittery()
+    case = runner.run_case(backend, R.CaseKey("low", 8, 16), _cfg(reps=3, warmup=0, max_reps=10), [], "bf16")
+    reps = case.info["repetitions"]
+    assert reps["stopped"] == "converged" and 6 <= reps["n"] < 10 and reps["decode_ci_half_width"] <= 0.01
+    stat = case.metrics["decode_tok_s"]
+    assert stat.n == reps["n"] and stat.ci_low <= stat.median <= stat.ci_high

@@ -229,14 +229,13 @@ def test_tiny_checkpoint_files_index_and_tensors(tiny):
                 assert t.dtype == (torch.bfloat16 if planned[name].dtype == "BF16" else torch.uint8)
                 seen.add(name)
     assert seen == set(planned)
-    # the MXFP4 tensors are exactly what the quantizer makes of the seeded random weights
-    src = "model.layers.1.mlp.experts.down_proj"
-    regen = list(syn.expert_weights(spec, 0, src))
-    with safe_open(str(folder / index["weight_map"][src + "_blocks"]), framework="pt") as f:
-        assert torch.equal(f.get_tensor(src + "_blocks"), torch.stack([b for _, b, _ in regen]))
-        assert torch.equal(f.get_tensor(src + "_scales"), torch.stack([s for _, _, s in regen]))
-        norm = f.get_tensor("model.layers.1.input_layernorm.weight")
-        assert torch.equal(norm, torch.ones_like(norm))
+    # every tensor holds exactly the bytes its chunks' generators give (tensors.tensor_values)
+    for shard in _shards(folder):
+        with safe_open(str(shard), framework="pt") as f:
+            for name in f.keys():
+                assert torch.equal(f.get_tensor(name), syn.tensor_values(spec, planned[name], 0)), name
+    norm = syn.tensor_values(spec, planned["model.layers.1.input_layernorm.weight"], 0)
+    assert torch.equal(norm, torch.ones_like(norm))
     manifest = tiny.manifest
     assert manifest["complete"] is True and manifest["name"] == "tiny" and manifest["seed"] == 0
     assert manifest["format_version"] == syn.FORMAT_VERSION
@@ -267,16 +266,115 @@ def test_many_shards_and_determinism(tmp_path):
     assert _sha(_shards(b.path)[0]) == _sha(_shards(syn.build("tiny", tmp_path / "d", progress=False).path)[0])
 
 
-def test_streaming_writer_refuses_out_of_order_and_short_writes(tmp_path):
-    specs = [syn.TensorSpec("a", "BF16", (2, 2)), syn.TensorSpec("b", "U8", (4,))]
-    w = syn.StreamingSafetensorsWriter(tmp_path / "x.safetensors", specs)
-    with pytest.raises(AssertionError, match="planned"):
-        w.write("b", torch.zeros(4, dtype=torch.uint8))
-    w.write("a", torch.ones(1, 2, dtype=torch.bfloat16))
-    with pytest.raises(AssertionError, match="more bytes"):
-        w.write("a", torch.ones(2, 2, dtype=torch.bfloat16))
-    with pytest.raises(AssertionError, match="before every tensor"):
-        w.close()
+def test_second_write_is_byte_for_byte_the_same_whatever_the_workers(tmp_path):
+    """Small chunks, so every tensor spans several: the bytes depend on (seed, name, chunk) only."""
+    spec = syn.SYNTHETIC_MODELS["tiny"]
+    shards = syn.plan_shards(spec, max_shard_bytes=300_000)
+    digests = []
+    for jobs in (1, 3, 8):
+        out = tmp_path / f"j{jobs}"
+        out.mkdir()
+        writer.write_shards(spec, 0, out, shards, jobs=jobs, progress=False, chunk_size=4096)
+        digests.append({s.name: _sha(out / s.name) for s in shards})
+        with open(out / shards[0].name, "rb") as f:
+            f.seek(len(shards[0].header))
+            embed = f.read(spec.tensors()[0].nbytes)
+        assert embed == syn.tensor_bytes(spec, spec.tensors()[0], 0, chunk_size=4096).tobytes()
+    assert digests[0] == digests[1] == digests[2]
+
+
+def _dequantized(spec, blocks_t, scales_t, seed=0):
+    blocks = syn.tensor_values(spec, blocks_t, seed)
+    scales = syn.tensor_values(spec, scales_t, seed)
+    return blocks, scales, syn.dequantize_mxfp4(blocks, scales, torch.float32)
+
+
+@pytest.mark.parametrize("name", list(syn.SYNTHETIC_MODELS))
+def test_values_are_weights_of_about_the_init_std(name):
+    """Dequantized MXFP4 and bf16 bit patterns: finite, centred, about init_std; norms are ones."""
+    spec = syn.SYNTHETIC_MODELS[name]
+    plan = {t.name: t for t in spec.tensors()}
+    x = "model.layers.1.mlp.experts.down_proj"
+    blocks_t, scales_t = plan[x + "_blocks"], plan[x + "_scales"]
+    if name != "tiny":  # the first expert's rows only: the chunks are generated independently
+        e = blocks_t.shape[0]
+        blocks_t = syn.TensorSpec(blocks_t.name, "U8", (1, *blocks_t.shape[1:]), "mxfp4", x)
+        scales_t = syn.TensorSpec(scales_t.name, "U8", (1, *scales_t.shape[1:]), "mxfp4", x)
+        assert e > 1
+    _, scales, w = _dequantized(spec, blocks_t, scales_t)
+    assert set(scales.unique().tolist()) <= {119, 120}  # 2**-8 and 2**-7 for init_std 0.02
+    assert torch.isfinite(w).all() and abs(w.mean().item()) < 0.1 * spec.init_std
+    assert 0.75 < w.std().item() / spec.init_std < 1.25
+    assert w.std().item() == pytest.approx(syn.expected_std(spec, blocks_t), rel=0.05)
+    for tname in ("model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.router.bias", "lm_head.weight"):
+        t = plan[tname]
+        if t.nbytes > syn.CHUNK_BYTES:
+            t = syn.TensorSpec(t.name, "BF16", (syn.CHUNK_BYTES // 2 // t.shape[-1], t.shape[-1]))
+        v = syn.tensor_values(spec, t, 0).float()
+        assert torch.isfinite(v).all() and (v != 0).all() and abs(v.mean().item()) < 0.2 * spec.init_std
+        assert 0.75 < v.std().item() / spec.init_std < 1.25
+        assert v.abs().max().item() < 8 * spec.init_std  # a narrow exponent range: no outliers
+    norm = syn.tensor_values(spec, plan["model.norm.weight"], 0)
+    assert torch.equal(norm, torch.ones_like(norm))
+
+
+def test_written_mxfp4_agrees_with_the_reference_quantizer():
+    """The quantizer (written from the format's definition) maps the dequantized values back to
+    the same bytes for every block that holds a ±6: those have only one valid encoding."""
+    spec = syn.SYNTHETIC_MODELS["tiny"]
+    plan = {t.name: t for t in spec.tensors()}
+    x = "model.layers.0.mlp.experts.gate_up_proj"
+    blocks, scales, w = _dequantized(spec, plan[x + "_blocks"], plan[x + "_scales"])
+    codes = torch.stack([blocks & 0x0F, blocks >> 4], dim=-1).flatten(-2)
+    full = ((codes & 0x7) == 7).any(dim=-1)  # e2m1 code 7 is 6.0
+    assert full.float().mean().item() > 0.9
+    again_blocks, again_scales = syn.quantize_mxfp4(w)
+    assert torch.equal(again_scales[full], scales[full])
+    assert torch.equal(again_blocks[full], blocks[full])
+
+
+def test_bf16_and_scale_patterns_follow_the_init_std():
+    from bench.models.synthetic import tensors
+
+    for std in (0.002, 0.02, 0.2):
+        spec = syn.SyntheticSpec(**{**syn.SYNTHETIC_MODELS["tiny"].__dict__, "init_std": std})
+        t = syn.TensorSpec("w", "BF16", (256, 256))
+        v = syn.tensor_values(spec, t, 0).float()
+        assert 0.6 < v.std().item() / std < 1.6
+        assert v.std().item() == pytest.approx(syn.expected_std(spec, t), rel=0.05)
+        b = syn.TensorSpec("x_blocks", "U8", (64, 8, 16), "mxfp4", "x")
+        sc = syn.TensorSpec("x_scales", "U8", (64, 8), "mxfp4", "x")
+        _, _, w = _dequantized(spec, b, sc)
+        assert 0.6 < w.std().item() / std < 1.6
+    with pytest.raises(ValueError, match="init std"):
+        tensors.bf16_masks(1e-40)
+
+
+def test_shard_plan_headers_and_pieces_cover_every_byte_once():
+    spec = syn.SYNTHETIC_MODELS["tiny"]
+    shards = syn.plan_shards(spec, max_shard_bytes=100_000)
+    assert len(shards) >= 3 and [t for s in shards for t in s.tensors] == spec.tensors()
+    for s in shards:
+        n = int.from_bytes(s.header[:8], "little")
+        assert len(s.header) == 8 + n and n % 8 == 0
+        header = json.loads(s.header[8:])
+        assert header.pop("__metadata__") == {"format": "pt"}
+        ends = [header[t.name]["data_offsets"] for t in s.tensors]
+        assert ends[0][0] == 0 and all(a[1] == b[0] for a, b in zip(ends, ends[1:]))
+        assert s.size == len(s.header) + ends[-1][1]
+    # the pieces tile every shard's data exactly, each shard in file order, the shards in turn
+    chunk = 4096
+    spans: dict[int, list[tuple[int, int]]] = {}
+    order = []
+    for p in writer.pieces(shards, chunk):
+        n = min(chunk, p.tensor.nbytes - p.index * chunk)
+        spans.setdefault(p.shard, []).append((p.offset, p.offset + n))
+        order.append(p.shard)
+    for si, s in enumerate(shards):
+        got = spans[si]
+        assert got == sorted(got) and got[0][0] == len(s.header) and got[-1][1] == s.size
+        assert all(a[1] == b[0] for a, b in zip(got, got[1:]))
+    assert order[:len(shards)] == list(range(len(shards)))
 
 
 def test_progress_bar_goes_to_stderr(tmp_path, capsys):
@@ -360,21 +458,33 @@ def test_leftover_temp_folders(tmp_path):
 
 
 def test_interrupted_write_leaves_no_folder(tmp_path, monkeypatch):
-    real = writer.unit_chunks
+    real = writer.chunk_data
 
-    def interrupted(spec, unit, seed, device="cpu"):
-        for item in real(spec, unit, seed, device):
-            if unit.label == "layer 1":  # half-way through the shard
-                raise KeyboardInterrupt
-            yield item
+    def interrupted(spec, t, seed, index, chunk_size=syn.CHUNK_BYTES):
+        if t.name.startswith("model.layers.1."):  # half-way through the shard
+            raise KeyboardInterrupt
+        return real(spec, t, seed, index, chunk_size)
 
-    monkeypatch.setattr(writer, "unit_chunks", interrupted)
+    monkeypatch.setattr(writer, "chunk_data", interrupted)
     with pytest.raises(KeyboardInterrupt):  # the original exception, not the writer's complaint
         syn.ensure("tiny", cache_dir=tmp_path, progress=False)
     parent = syn.cache_path("tiny", 0, tmp_path).parent
     assert list(parent.iterdir()) == []
-    monkeypatch.setattr(writer, "unit_chunks", real)
+    monkeypatch.setattr(writer, "chunk_data", real)
     assert syn.ensure("tiny", cache_dir=tmp_path, progress=False).written
+
+
+def test_a_disk_that_fills_up_while_writing_is_a_user_error(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer.os, "pwrite", full)
+    with pytest.raises(UserError) as e:
+        syn.ensure("tiny", cache_dir=tmp_path, progress=False)
+    assert "filled up" in str(e.value) and "--cache-dir" in str(e.value) and "\n" not in str(e.value)
+    assert list(syn.cache_path("tiny", 0, tmp_path).parent.iterdir()) == []
 
 
 def test_disk_space_is_checked_before_writing(tmp_path):

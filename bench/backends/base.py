@@ -23,6 +23,15 @@ class Repetition:
     samples: dict[str, float] = field(default_factory=dict)  # metric name -> value, e.g. kv_cache_bytes
 
 
+@dataclass(frozen=True)
+class DecodeProfile:
+    """GPU kernel time of one decode step (every sequence of the batch), from uncounted runs under
+    torch.profiler; over the wall time of a step it gives ``gpu_busy_frac``."""
+
+    kernel_s_per_step: float
+    steps: int  # decode steps the figure was taken over
+
+
 class PreparedCase(Protocol):
     """A case whose prompt is built, ready to run as often as the runner asks."""
 
@@ -32,6 +41,13 @@ class PreparedCase(Protocol):
 
     def info(self) -> dict[str, Any]:
         """Facts about the counted repetitions that are not metrics (the case's ``info``)."""
+
+
+class ProfiledCase(PreparedCase, Protocol):
+    """A case on a GPU that can also say how busy the GPU is while it decodes."""
+
+    def profile(self, max_tokens: int) -> DecodeProfile:
+        """Uncounted decoding under the profiler, at most ``max_tokens`` new tokens."""
 
 
 class Backend(Protocol):

@@ -53,13 +53,13 @@ class ResolvedModel:
 
 
 def resolve(ref: ModelRef | str, cache_dir: str | Path | None = None, revision: str | None = None,
-            progress: bool = True, seed: int | None = None, device: str | None = None) -> ResolvedModel:
+            progress: bool = True, seed: int | None = None) -> ResolvedModel:
     """A local checkpoint folder for ``ref`` (downloading it, or writing a synthetic one, if
-    needed). ``device`` is where a synthetic checkpoint's quantizer runs."""
+    needed)."""
     if not isinstance(ref, ModelRef):
         ref = ModelRef.parse(ref)
     if ref.kind == SYNTHETIC:
-        return _resolve_synthetic(ref, cache_dir, progress, seed, device)
+        return _resolve_synthetic(ref, cache_dir, progress, seed)
     if ref.kind == LOCAL:
         return _resolve_local(ref.text, Path(ref.name))
     return _resolve_hub(ref.text, revision, progress)
@@ -68,11 +68,11 @@ def resolve(ref: ModelRef | str, cache_dir: str | Path | None = None, revision: 
 # --------------------------------------------------------------------------------------------
 
 
-def _resolve_synthetic(ref: ModelRef, cache_dir, progress: bool, seed: int | None, device: str | None) -> ResolvedModel:
+def _resolve_synthetic(ref: ModelRef, cache_dir, progress: bool, seed: int | None) -> ResolvedModel:
     from bench.models.synthetic import DEFAULT_SEED, ensure
 
     seed = DEFAULT_SEED if seed is None else seed
-    ck = ensure(ref.name, seed=seed, cache_dir=cache_dir, progress=progress, device=device)
+    ck = ensure(ref.name, seed=seed, cache_dir=cache_dir, progress=progress)
     return ResolvedModel(
         id=ref.text, source="synthetic", path=str(ck.path), revision=_synthetic_revision(ck.manifest, seed),
         synthetic=True, download_s=None, spec=ref.name, write_s=ck.write_s,

@@ -19,6 +19,7 @@ from bench.results.io import (
 from bench.results.metrics import CASE_METRICS, LOAD_METRICS, METRICS, MetricSpec
 from bench.results.records import (
     CACHES,
+    DECODES,
     EFFORTS,
     MODES,
     QUANTS,
@@ -34,7 +35,7 @@ from bench.results.records import (
 from bench.results.stats import Stat, percentile
 
 __all__ = [
-    "CACHES", "CASE_METRICS", "EFFORTS", "LOAD_METRICS", "METRICS", "MODES", "QUANTS", "SCHEMA_FILE", "SCHEMA_ID", "SCHEMA_VERSION",
+    "CACHES", "CASE_METRICS", "DECODES", "EFFORTS", "LOAD_METRICS", "METRICS", "MODES", "QUANTS", "SCHEMA_FILE", "SCHEMA_ID", "SCHEMA_VERSION",
     "STATUSES", "SUMMARY_FIELDS", "CaseKey", "CaseResult", "LoadRecord", "MetricSpec", "ModelInfo", "Results",
     "ResultWarning", "ResultsError", "Stat", "UserError", "env_differences", "json_schema", "load", "parse",
     "percentile", "save", "schema_version", "summarize_environment", "upgrade", "validate", "writable_folder",

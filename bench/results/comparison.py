@@ -59,6 +59,8 @@ class MetricDelta:
     test: str | None  # "exact" | "normal" | None
     verdict: str
     note: str = ""
+    base_ci: tuple[float, float] | None = None  # 95% interval of each median (from 6 samples on)
+    current_ci: tuple[float, float] | None = None
 
     @property
     def regression(self) -> bool:
@@ -81,6 +83,8 @@ class MetricDelta:
             "test": self.test,
             "verdict": self.verdict,
             "note": self.note,
+            "base_ci": list(self.base_ci) if self.base_ci else None,
+            "current_ci": list(self.current_ci) if self.current_ci else None,
         }
 
 

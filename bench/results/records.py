@@ -16,6 +16,10 @@ EFFORTS = ("low", "medium", "high")
 MODES = ("fixed", "natural")
 QUANTS = ("auto", "mxfp4", "bf16")  # asked for; "server" for --backend openai
 CACHES = ("dynamic", "static")
+# How new tokens are decoded in-process: transformers' `generate`, or one captured CUDA graph of
+# the model's forward replayed per token (bench/backends/transformers/graph.py); "server" for
+# --backend openai.
+DECODES = ("generate", "graph")
 STATUSES = ("ok", "oom", "error", "skipped")
 
 
@@ -36,12 +40,16 @@ class CaseKey:
     quant: str = "auto"
     attn: str = "auto"
     concurrency: int = 1
+    decode: str = "generate"
 
     @property
     def id(self) -> str:
+        # A graph case says so at the end; generate and server ids are those of files written
+        # before the decode axis existed, so history and compare keep matching them.
+        tail = f"/{self.decode}" if self.decode not in ("generate", "server") else ""
         return (
             f"{self.effort}/out{self.output_len}/in{self.prompt_len}/b{self.batch_size}/"
-            f"{self.mode}/{self.cache}/{self.quant}/{self.attn}/c{self.concurrency}"
+            f"{self.mode}/{self.cache}/{self.quant}/{self.attn}/c{self.concurrency}{tail}"
         )
 
     def load_group(self) -> tuple[str, str]:
@@ -54,7 +62,10 @@ class CaseKey:
     @classmethod
     def from_dict(cls, d: dict) -> "CaseKey":
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        values = {k: v for k, v in d.items() if k in names}
+        # Files from before the decode axis: a server case was served, anything else generated.
+        values.setdefault("decode", "server" if values.get("quant") == "server" else "generate")
+        return cls(**values)
 
 
 @dataclass

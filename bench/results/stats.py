@@ -31,9 +31,28 @@ def percentile(samples: Sequence[float], q: float) -> float:
     return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
 
 
+def median_ci(samples: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
+    """A distribution-free confidence interval of the median: the order statistics
+    ``[x(k), x(n+1-k)]`` with the largest k whose binomial coverage is at least ``level``.
+    None below 6 samples, where even ``[min, max]`` covers the median less than 95% of the time."""
+    n = len(samples)
+    ordered = sorted(samples)
+    tail, k = (1 - level) / 2, 0
+    below = 0.0  # P(Binomial(n, 1/2) <= j - 1) for the j being tried
+    for j in range(1, n // 2 + 1):
+        below += math.comb(n, j - 1) / 2**n
+        if below > tail:
+            break
+        k = j
+    if k == 0:
+        return None
+    return float(ordered[k - 1]), float(ordered[n - k])
+
+
 @dataclass
 class Stat:
-    """One metric over n repetitions, raw samples kept."""
+    """One metric over n repetitions, raw samples kept; ``ci_low``/``ci_high``: the 95%
+    confidence interval of the median (from 6 samples on)."""
 
     samples: list[float] = field(default_factory=list)
     n: int = 0
@@ -42,12 +61,15 @@ class Stat:
     stdev: float | None = None
     p5: float | None = None
     p95: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
 
     @classmethod
     def of(cls, samples: Sequence[float]) -> "Stat":
         values = [float(s) for s in samples if s is not None and not math.isnan(float(s))]
         if not values:
             return cls(samples=[], n=0)
+        ci = median_ci(values)
         return cls(
             samples=values,
             n=len(values),
@@ -57,7 +79,16 @@ class Stat:
             stdev=float(statistics.stdev(values)) if len(values) > 1 else 0.0,
             p5=percentile(values, 5),
             p95=percentile(values, 95),
+            ci_low=ci[0] if ci else None,
+            ci_high=ci[1] if ci else None,
         )
+
+    @property
+    def ci_half_width(self) -> float | None:
+        """The larger side of the median's confidence interval, relative to the median."""
+        if self.ci_low is None or self.ci_high is None or not self.median:
+            return None
+        return max(self.ci_high - self.median, self.median - self.ci_low) / abs(self.median)
 
     @property
     def cv(self) -> float | None:
@@ -75,16 +106,22 @@ class Stat:
             "stdev": self.stdev,
             "p5": self.p5,
             "p95": self.p95,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "Stat":
+        samples = list(d.get("samples", []))
+        ci = (d.get("ci_low"), d.get("ci_high")) if "ci_low" in d else median_ci(samples)  # older files
         return cls(
-            samples=list(d.get("samples", [])),
+            samples=samples,
             n=int(d.get("n", 0)),
             median=d.get("median"),
             mean=d.get("mean"),
             stdev=d.get("stdev"),
             p5=d.get("p5"),
             p95=d.get("p95"),
+            ci_low=ci[0] if ci else None,
+            ci_high=ci[1] if ci else None,
         )

@@ -125,6 +125,7 @@ def run_sweep(
                 continue
             bytes_per_token = results.model.bytes_per_token.get(record.weights_path or "")
             tracked = trackers(record.device)
+            on_gpu = bool(record.device and record.device.startswith("cuda"))
             for key in group:
                 if not budget.allows(key):
                     journal.skip([key], Budget.REACHED)
@@ -132,7 +133,7 @@ def run_sweep(
                     continue
                 bar.status(key.id)
                 started = clock()
-                case = run_case(backend, key, cfg, tracked, record.weights_path)
+                case = run_case(backend, key, cfg, tracked, record.weights_path, profile=on_gpu)
                 case.duration_s = clock() - started
                 budget.record(key, case.duration_s)
                 add_roofline(case, bytes_per_token, bandwidth)
@@ -160,10 +161,11 @@ def _load(backend: Backend, quant: str, attn: str) -> LoadRecord:
 
 
 def run_case(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
-             weights_path: str | None) -> CaseResult:
+             weights_path: str | None, profile: bool = False) -> CaseResult:
+    """Measure one case; ``profile``: also one uncounted profiled repetition (``gpu_busy_frac``)."""
     started_at = now_iso()
     try:
-        case = _measure(backend, key, cfg, trackers, weights_path)
+        case = _measure(backend, key, cfg, trackers, weights_path, profile)
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -179,27 +181,39 @@ def run_case(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
 
 
 def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
-             weights_path: str | None) -> CaseResult:
+             weights_path: str | None, profile: bool) -> CaseResult:
     prepared = backend.prepare(key)
     started = clock()
     for _ in range(cfg.warmup):
         prepared.once(counted=False)
     warmup_s = clock() - started
     samples: dict[str, list[float]] = {}
-    for _ in range(cfg.reps):
+    rep_tokens: list[int] = []
+    counted_s = 0.0
+    while (stop := _enough(cfg, samples, len(rep_tokens), counted_s)) is None:
+        rep_started = clock()
         with ExitStack() as stack:
             for tracker in trackers:
                 stack.enter_context(tracker.track())
             rep = prepared.once()
+        counted_s += clock() - rep_started
+        rep_tokens.append(sum(t.new_tokens * t.batch_size for t in rep.timings))
         per = concurrent_samples(rep.timings) if key.concurrency > 1 else case_samples(rep.timings)
         for name, values in [*per.items(), *((n, [v]) for n, v in rep.samples.items())]:
             samples.setdefault(name, []).extend(values)
-    info = prepared.info()
+    profiled: dict = {"repetitions": {"n": len(rep_tokens), "stopped": stop, "counted_s": counted_s,
+                                      "decode_ci_half_width": Stat.of(samples.get("decode_tok_s", [])).ci_half_width}}
+    if profile and hasattr(prepared, "profile"):
+        _add_gpu_busy(prepared, key, samples, profiled)
+    info = {**prepared.info(), **profiled}
     for tracker in trackers:
         tracked = tracker.collect()
         info.update(tracked.info)
         for name, values in tracked.samples.items():
             samples.setdefault(name, []).extend(values)
+    energy = samples.pop("energy_j", None)
+    if energy and len(energy) == len(rep_tokens) and all(rep_tokens):
+        samples["energy_j_per_tok"] = [j / n for j, n in zip(energy, rep_tokens)]
     if cfg.warmup:
         samples["warmup_s"] = [warmup_s]
     return CaseResult(
@@ -209,3 +223,47 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
         weights_path=weights_path,
         info=info,
     )
+
+
+def _enough(cfg: BenchConfig, samples: dict[str, list[float]], n: int, counted_s: float) -> str | None:
+    """Why to stop repeating a case, or None to run another repetition.
+
+    At least ``--reps``; then on until the 95% confidence interval of the median decode speed is
+    within ``--ci-target`` of the median (the way pytest-benchmark and asv calibrate), but never
+    past ``--max-reps`` repetitions or, once the minimum is done, ``--rep-time`` seconds of
+    counted repetitions: a slow case stops at its minimum."""
+    if n < cfg.reps:
+        return None
+    if n >= (cfg.max_reps or cfg.reps):
+        return "max_reps"
+    half = Stat.of(samples.get("decode_tok_s", [])).ci_half_width
+    if half is not None and half <= cfg.ci_target:
+        return "converged"
+    if "decode_tok_s" not in samples:
+        return "no_decode_speed"  # single-token cases: nothing to converge on
+    if counted_s >= cfg.rep_time_s:
+        return "rep_time"
+    return None
+
+
+PROFILE_TOKENS = 64  # new tokens of the profiled repetition: enough steps for a stable mean
+
+
+def _add_gpu_busy(prepared, key: CaseKey, samples: dict[str, list[float]], info: dict) -> None:
+    """gpu_busy_frac: GPU kernel time of a decode step (an uncounted profiled run) over the wall
+    time of a step in the counted repetitions (batch size / median decode tok/s)."""
+    decode = samples.get("decode_tok_s")
+    if not decode:
+        return
+    wall_per_step = key.batch_size / Stat.of(decode).median
+    try:
+        measured = prepared.profile(PROFILE_TOKENS)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the profiler is a nicety: the case's figures stand without it
+        log.warning("case %s: profiling failed: %s", key.id, error_line(exc))
+        info["profile_error"] = error_line(exc)
+        return
+    samples["gpu_busy_frac"] = [measured.kernel_s_per_step / wall_per_step]
+    info["profile"] = {"kernel_ms_per_step": measured.kernel_s_per_step * 1000, "steps": measured.steps,
+                       "wall_ms_per_step": wall_per_step * 1000}

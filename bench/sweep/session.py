@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.backends.base import Backend
 from bench.results import ModelInfo, Results, load, summarize_environment, writable_folder
-from bench.sweep.config import BenchConfig, validate
+from bench.sweep.config import BenchConfig, Note, validate
 from bench.sweep.journal import Journal
 from bench.sweep.outdir import WRITABLE_FIX, RunLock, holds_measurements
 from bench.sweep.runner import run_sweep
@@ -38,9 +38,10 @@ class BenchOutcome:
 
 
 class BenchRun:
-    def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False):
+    def __init__(self, cfg: BenchConfig, ref: ModelRef, out_dir: Path, *, resume: bool = False,
+                 notes: list[Note] = ()):
         validate(cfg)
-        self.cfg, self.ref = cfg, ref
+        self.cfg, self.ref, self.notes = cfg, ref, list(notes)
         self.out_dir = writable_folder(out_dir, WRITABLE_FIX)
         self.lock = RunLock(self.out_dir).acquire()  # held until release() or the process ends
         self.path = self.out_dir / "results.json"
@@ -106,6 +107,8 @@ class BenchRun:
         )
         if model.synthetic:
             res.warn("synthetic", "random synthetic weights: speed and memory transfer to the real model, the text does not")
+        for note in self.notes:
+            res.warn(note.code, note.message)
         return res
 
 
@@ -151,11 +154,18 @@ def _gpu_bandwidth(cfg: BenchConfig, res: Results) -> float | None:
     return bw.bytes_per_s
 
 
+HOST_BOUND_BELOW = 0.5  # gpu_busy_frac under this: the figure measures the host more than the GPU
+
+
 def _validity_warnings(res: Results) -> None:
-    """Throttling and contention seen by NVML during cases; a CPU run."""
+    """Throttling and contention seen by NVML during cases; a CPU run; host-bound cases."""
     if res.env_summary.get("device") == "cpu" and res.backend.get("kind") == "transformers":
         res.warn("cpu", "ran on the CPU: figures say nothing about a GPU")
     for case in res.cases:
+        busy = case.median("gpu_busy_frac")
+        if busy is not None and busy < HOST_BOUND_BELOW:
+            res.warn("host_bound", f"the GPU was busy {busy:.0%} of each decode step: this figure measures the host "
+                     "CPU (Python and kernel launches) more than the GPU", case.key.id)
         nvml = case.info.get("nvml") or {}
         reasons = nvml.get("throttle_reasons") or []
         if reasons:

@@ -8,6 +8,7 @@ and the NVML sampler; elsewhere (a CPU run, a server) none.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
@@ -77,9 +78,53 @@ class NvmlTracker:
                        info={"nvml": window.summary()})
 
 
+class EnergyTracker:
+    """GPU energy of each repetition from NVML's total-energy counter (millijoules since the
+    driver loaded), summed over every GPU that holds weights: ``energy_j`` and ``avg_power_w`` per
+    repetition. The runner divides the energy by the repetition's tokens (``energy_j_per_tok``).
+    Where the counter is missing (before Volta, no NVML) it records nothing."""
+
+    def __init__(self, indices: list[int], nvml: Any = None, clock=time.perf_counter):
+        self.clock = clock
+        self._nvml = nvml
+        self._handles: list[Any] = []
+        self._tracked = Tracked()
+        try:
+            if self._nvml is None:
+                import pynvml
+
+                self._nvml = pynvml
+            self._nvml.nvmlInit()
+            self._handles = [self._nvml.nvmlDeviceGetHandleByIndex(i) for i in indices]
+            self._read()  # the counter exists on these GPUs
+        except Exception:
+            self._handles = []
+
+    def _read(self) -> float:
+        """Joules the tracked GPUs have used since their drivers loaded."""
+        return sum(self._nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self._handles) / 1000.0
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        if not self._handles:
+            yield
+            return
+        joules, started = self._read(), self.clock()
+        yield
+        joules, seconds = self._read() - joules, self.clock() - started
+        samples = self._tracked.samples
+        samples.setdefault("energy_j", []).append(joules)
+        if seconds > 0:
+            samples.setdefault("avg_power_w", []).append(joules / seconds)
+
+    def collect(self) -> Tracked:
+        out, self._tracked = self._tracked, Tracked()
+        return out
+
+
 def trackers_for(device: str | None) -> list[Tracker]:
     """The trackers for a model on ``device`` (``cuda:N``, ``cpu``, or None for a server)."""
     if not device or not device.startswith("cuda"):
         return []
     index = int(device.split(":", 1)[1]) if ":" in device else 0
-    return [PeakMemoryTracker(f"cuda:{index}"), NvmlTracker(index)]
+    return [PeakMemoryTracker(f"cuda:{index}"), NvmlTracker(index), EnergyTracker([index])]

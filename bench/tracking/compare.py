@@ -199,6 +199,10 @@ def _direction(delta: float, higher_is_better: bool) -> str:
     return "better" if (delta > 0) == higher_is_better else "worse"
 
 
+def _ci(stat: Stat) -> tuple[float, float] | None:
+    return (stat.ci_low, stat.ci_high) if stat.ci_low is not None and stat.ci_high is not None else None
+
+
 def compare_metric(
     name: str,
     base: Sequence[float],
@@ -210,7 +214,8 @@ def compare_metric(
     spec = METRICS[name]
     bs, cs = Stat.of(base), Stat.of(current)  # drops None and NaN
     b, c, bm, cm = bs.samples, cs.samples, bs.median, cs.median
-    common = dict(metric=name, unit=spec.unit, higher_is_better=spec.higher_is_better, n_base=len(b), n_current=len(c), threshold=threshold)
+    common = dict(metric=name, unit=spec.unit, higher_is_better=spec.higher_is_better, n_base=len(b), n_current=len(c),
+                  threshold=threshold, base_ci=_ci(bs), current_ci=_ci(cs))
     if bm is None or cm is None:
         side = "BASE" if bm is None else "CURRENT"
         return MetricDelta(**common, base=bm, current=cm, delta=None, pct=None, direction="same", p_value=None, test=None,

@@ -77,7 +77,7 @@ def gptoss_model(request):
         from diagnostics.modelref import ModelRef
 
         device = resolve_device(opts.device)
-        resolved = resolve(ModelRef.parse(opts.model), progress=False, device=device)
+        resolved = resolve(ModelRef.parse(opts.model), progress=False)
         loaded = load_model(resolved, device=device, quant=opts.quant, attn=opts.attn)
     except UserError as e:
         pytest.fail(f"gptoss: {e}", pytrace=False)

@@ -12,8 +12,9 @@ import gc
 from dataclasses import dataclass
 from typing import Any
 
-from bench.backends.base import Repetition
+from bench.backends.base import DecodeProfile, Repetition
 from bench.backends.timing import GenerationTiming, clock
+from bench.backends.transformers.profile import kernel_seconds
 from bench.backends.transformers.streamer import make_clock_streamer
 from bench.models.prompts import Prompt, build_prompt, template_parts
 from bench.results import CaseKey, LoadRecord, ModelInfo
@@ -26,6 +27,9 @@ class TransformersOptions:
     cache_dir: str | None = None  # where synthetic checkpoints are written
     revision: str | None = None  # hub revision
     natural_cap: int | None = None  # natural mode: the most new tokens (default: the case's length)
+    # --decode graph: capture the step in a CUDA graph. False runs the very same step eagerly,
+    # which is how the graph path's logic is tested on a CPU.
+    graph_capture: bool = True
 
 
 def kv_cache_bytes(cache: Any) -> int | None:
@@ -63,10 +67,10 @@ class TransformersBackend:
         from bench.models.sources import resolve
 
         self.options = options
-        self.resolved = resolve(ref, cache_dir=options.cache_dir, revision=options.revision, progress=progress,
-                                device=options.device)
+        self.resolved = resolve(ref, cache_dir=options.cache_dir, revision=options.revision, progress=progress)
         self.loaded = None
         self.record: LoadRecord | None = None
+        self.graphs = None  # GraphCache of the loaded model (--decode graph)
 
     # ---- description -------------------------------------------------------------------------
 
@@ -86,8 +90,11 @@ class TransformersBackend:
     def load(self, quant: str, attn: str) -> LoadRecord:
         from bench.backends.transformers.loading import load_model
 
+        from bench.backends.transformers.graph_cases import GraphCache
+
         self.loaded = load_model(self.resolved, device=self.options.device, quant=quant, attn=attn)
         self.record = self.loaded.record
+        self.graphs = GraphCache(self.loaded.model, capture=self.options.graph_capture)
         self.record.metrics["first_token_cold_s"] = self._first_token_cold()
         return self.record
 
@@ -105,7 +112,16 @@ class TransformersBackend:
     # ---- cases -------------------------------------------------------------------------------
 
     def prepare(self, key: CaseKey) -> "TransformersCase":
-        return TransformersCase(self, key, build_prompt(self.loaded.tokenizer, key.effort, key.prompt_len))
+        prompt = build_prompt(self.loaded.tokenizer, key.effort, key.prompt_len)
+        if key.decode == "graph":
+            from bench.backends.transformers.graph_cases import GraphCase
+
+            return GraphCase(self, key, prompt)
+        return TransformersCase(self, key, prompt)
+
+    def new_tokens(self, key: CaseKey) -> int:
+        """New tokens a repetition asks for: the length, or in natural mode the cap."""
+        return (self.options.natural_cap or key.output_len) if key.mode == "natural" else key.output_len
 
     def generation_kwargs(self, new_tokens: int, cache: str, natural: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"do_sample": False, "max_new_tokens": new_tokens, "return_dict_in_generate": True}
@@ -138,27 +154,29 @@ class TransformersBackend:
 
             tracker = ChannelTracker(self.loaded.tokenizer)
         kwargs = self.generation_kwargs(new_tokens, cache, natural)
-        self._sync()
+        self.sync()
         timing = GenerationTiming(start=clock(), prompt_tokens=len(ids), batch_size=batch_size)
         streamer = make_clock_streamer(timing, tracker)
         with torch.inference_mode():
             out = self.loaded.model.generate(
                 input_ids=input_ids, attention_mask=attention_mask, streamer=streamer, **kwargs
             )
-        self._sync()
+        self.sync()
         timing.end = clock()
         if tracker is not None:
             timing.channel_tokens = dict(tracker.counts)
             timing.stop_reason = "stop" if timing.new_tokens < new_tokens else "length"
         return timing, output_cache(out)
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
         if self.cuda:
             import torch
 
             torch.cuda.synchronize()
 
     def recover(self) -> None:
+        if self.graphs is not None:
+            self.graphs.clear()
         gc.collect()
         if self.cuda:
             import torch
@@ -171,6 +189,7 @@ class TransformersBackend:
 
             unload(self.loaded)
         self.loaded = None
+        self.graphs = None
         gc.collect()
 
 
@@ -182,15 +201,28 @@ class TransformersCase:
 
     def once(self, counted: bool = True) -> Repetition:
         key = self.key
-        natural = key.mode == "natural"
-        cap = (self.backend.options.natural_cap or key.output_len) if natural else key.output_len
-        timing, cache = self.backend.generate(self.prompt.ids, cap, key.batch_size, key.cache, natural)
+        cap = self.backend.new_tokens(key)
+        timing, cache = self.backend.generate(self.prompt.ids, cap, key.batch_size, key.cache, key.mode == "natural")
         kv = kv_cache_bytes(cache)
         return Repetition([timing], {"kv_cache_bytes": float(kv)} if kv is not None else {})
+
+    def profile(self, max_tokens: int) -> DecodeProfile:
+        """GPU kernel time of one decode step: two uncounted generate calls under the profiler,
+        one of a single token (the prefill) and one of ``n + 1``; their difference over ``n``."""
+        key = self.key
+        n = max(1, min(max_tokens, self.backend.new_tokens(key)) - 1)
+
+        def run(tokens: int):
+            return lambda: self.backend.generate(self.prompt.ids, tokens, key.batch_size, key.cache, natural=False)
+
+        prefill_s, _ = kernel_seconds(run(1))
+        total_s, _ = kernel_seconds(run(n + 1))
+        return DecodeProfile(kernel_s_per_step=max(total_s - prefill_s, 0.0) / n, steps=n)
 
     def info(self) -> dict[str, Any]:
         model = self.backend.loaded.model
         return {
+            "decode": "generate",
             "prompt_template_tokens": self.prompt.template_tokens,
             "compiled_forward": getattr(model, "_compiled_call", None) is not None,
         }

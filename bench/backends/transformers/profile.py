@@ -9,6 +9,7 @@ the GPU, well under 1 by the host CPU, so its speed follows the CPU and varies w
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,11 +32,14 @@ def kernel_seconds(run: Callable[[], object], top: int = 0) -> tuple[float, list
 
     cuda = torch.cuda.is_available()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as prof:
-        run()
-        if cuda:
-            torch.cuda.synchronize()
-    kernels = [e for e in prof.key_averages()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Profiler clears events.*")
+        with profile(activities=activities) as prof:
+            run()
+            if cuda:
+                torch.cuda.synchronize()
+        averages = prof.key_averages()
+    kernels = [e for e in averages
                if str(getattr(e, "device_type", "")).endswith("CUDA") and getattr(e, "self_device_time_total", 0) > 0]
     total = sum(e.self_device_time_total for e in kernels) / 1e6
     ranked = sorted(kernels, key=lambda e: e.self_device_time_total, reverse=True)[:top]

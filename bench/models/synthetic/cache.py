@@ -21,7 +21,7 @@ from diagnostics.meta import tool_version
 from diagnostics.models import gb
 
 #: Bump when the bytes written for a (name, seed) change; old cache folders are then ignored.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_SEED = 0
 _TMP_MARK = ".tmp-"
 WRITABLE_FIX = "pass --cache-dir (or --out of `gptoss synthesize`) a folder you can write to"
@@ -138,9 +138,10 @@ class SyntheticCheckpoint:
 
 def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: bool = True, force: bool = False,
           disk_usage: Callable = shutil.disk_usage, log: Callable[[str], None] | None = None,
-          max_shard_bytes: int = MAX_SHARD_BYTES, device: str | None = None) -> SyntheticCheckpoint:
+          max_shard_bytes: int = MAX_SHARD_BYTES, jobs: int | None = None) -> SyntheticCheckpoint:
     """Make ``folder`` a complete synthetic checkpoint of (name, seed): reuse it when valid,
-    else write it into a temporary sibling and rename that into place."""
+    else write it into a temporary sibling (``jobs`` writer threads, default one per core) and
+    rename that into place."""
     spec = get_spec(name)
     folder = Path(folder).expanduser().absolute()
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -164,7 +165,7 @@ def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: boo
     tmp = parent / f".{folder.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     t0 = time.perf_counter()
     try:
-        files = write_checkpoint(spec, seed, tmp, progress=progress, max_shard_bytes=max_shard_bytes, device=device)
+        files = write_checkpoint(spec, seed, tmp, progress=progress, max_shard_bytes=max_shard_bytes, jobs=jobs)
         manifest = {
             "kind": "gptoss-harness/synthetic-checkpoint",
             "name": spec.name,
@@ -188,7 +189,9 @@ def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: boo
                 shutil.rmtree(folder, ignore_errors=True)
                 os.rename(tmp, folder)
     except OSError as e:  # a full disk, a mount gone read-only: the temporary folder goes, nothing else
-        raise write_failure(e, folder, WRITABLE_FIX) from None
+        raise write_failure(e, folder, WRITABLE_FIX, full=(
+            f"it filled up while writing synthetic:{spec.name} ({gb(spec.checkpoint_bytes())}): "
+            "free some space or pass --cache-dir on a larger disk")) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -197,7 +200,7 @@ def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: boo
 
 def ensure(name: str, seed: int = DEFAULT_SEED, cache_dir: str | Path | None = None, progress: bool = True,
            disk_usage: Callable = shutil.disk_usage, force: bool = False,
-           device: str | None = None) -> SyntheticCheckpoint:
+           jobs: int | None = None) -> SyntheticCheckpoint:
     """The cached synthetic checkpoint of (name, seed), written first when needed."""
     return build(name, cache_path(name, seed, cache_dir), seed=seed, progress=progress, force=force,
-                 disk_usage=disk_usage, device=device)
+                 disk_usage=disk_usage, jobs=jobs)

@@ -187,7 +187,7 @@ class TensorSpec:
     name: str
     dtype: str  # safetensors dtype: BF16 | U8
     shape: tuple[int, ...]
-    init: str = "normal"  # normal | ones | mxfp4
+    init: str = "random"  # random (bf16 bit patterns) | ones | mxfp4
     source: str | None = None  # mxfp4: the logical weight the blocks/scales encode
 
     @property
