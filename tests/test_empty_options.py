@@ -20,6 +20,7 @@ LIST_OPTIONS = {
     "--quant": "--quant mxfp4,bf16",
     "--cache": "--cache dynamic,static",
     "--attn": "--attn eager",
+    "--decode": "--decode generate,graph",
 }
 
 
@@ -50,10 +51,13 @@ def test_a_bad_number_shows_the_options_own_example(tmp_path):
     _refused(CliRunner().invoke(main, [*BENCH, "--batch-sizes", "x", "--out", str(tmp_path)]), "e.g. --batch-sizes 1,8.")
 
 
-@pytest.mark.parametrize("value, fragment", [("", "--max-time is empty"), ("  ", "--max-time is empty"),
-                                             ("0s", "leaves no time"), ("0", "leaves no time")])
-def test_an_empty_or_zero_duration_is_refused(tmp_path, value, fragment):
-    _refused(CliRunner().invoke(main, [*BENCH, "--max-time", value, "--out", str(tmp_path / "o")]), fragment, "90s, 15m or 1h")
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--max-time", "", "--max-time is empty"), ("--max-time", "  ", "--max-time is empty"),
+    ("--max-time", "0s", "leaves no time"), ("--max-time", "0", "leaves no time"),
+    ("--rep-time", "", "--rep-time is empty"),
+])
+def test_an_empty_or_zero_duration_is_refused(tmp_path, option, value, fragment):
+    _refused(CliRunner().invoke(main, [*BENCH, option, value, "--out", str(tmp_path / "o")]), fragment, "90s, 15m or 1h")
 
 
 @pytest.mark.parametrize("argv, fragment", [
