@@ -6,14 +6,18 @@ the JSON edge (which every renderer reads from):
 * a variable whose NAME contains TOKEN, KEY, SECRET, PASSWORD, PASS, AUTH or CREDENTIAL has its
   value replaced by ``<redacted>``;
 * any string VALUE that holds something shaped like a Hugging Face token (``hf_`` + 20 or more
-  letters/digits) has it replaced by ``<redacted>``; so have the userinfo (``user:password@`` or
-  ``TOKEN@``) and every query value (``?api_key=...``) of any URL in it (``redact_url``).
+  letters/digits) has it replaced by ``<redacted>``, and every URL in it goes through
+  ``redact_url``: its userinfo (``user:password@`` or a bare ``TOKEN@``) and the value of every
+  query and fragment parameter are replaced, so ``https://TOKEN@host/v1?api_key=K`` becomes
+  ``https://<redacted>@host/v1?api_key=<redacted>``.
+
+``redact_url`` is the one function for a URL the user gave (``HF_ENDPOINT``, ``--base-url``):
+call it before such a URL is printed or written anywhere.
 """
 
 from __future__ import annotations
 
 import re
-import urllib.parse
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -21,9 +25,13 @@ REDACTED = "<redacted>"
 SECRET_NAME_PARTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASS", "AUTH", "CREDENTIAL")
 
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+# A URL inside text: a scheme, then anything up to white space, a quote or an angle bracket; the
+# last character is not sentence punctuation, so "(see https://h/x?a=1)." keeps its ")."
+_URL_IN_TEXT = re.compile(r"[a-z][a-z0-9+.-]*://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]", re.IGNORECASE)
+_URL_PARTS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<authority>[^/?#]*)(?P<path>[^?#]*)"
+                        r"(?:\?(?P<query>[^#]*))?(?:#(?P<fragment>.*))?$", re.IGNORECASE | re.DOTALL)
 _ASSIGNED_SECRET = re.compile(
-    r"(?P<name>\b[A-Za-z_]*(?:TOKEN|KEY|SECRET|PASSWORD|PASS|AUTH|CREDENTIAL)[A-Za-z_]*\s*=\s*)(?P<value>[^\s,;&'\"]+)",
+    r"(?P<name>\b[A-Za-z_]*(?:TOKEN|KEY|SECRET|PASSWORD|PASS|AUTH|CREDENTIAL)[A-Za-z_]*\s*=\s*)(?P<value>[^\s,;&#'\"()<>]+)",
     re.IGNORECASE,
 )
 
@@ -33,41 +41,46 @@ def is_secret_name(name: str) -> bool:
     return any(part in upper for part in SECRET_NAME_PARTS)
 
 
-def redact_text(text: str) -> str:
-    """Redact token-shaped values, URL credentials and ``NAME=value`` pairs with a secret NAME."""
-    if not text:
-        return text
-    text = _HF_TOKEN.sub(REDACTED, text)
-    text = _URL.sub(_redact_url_in_text, text)
-    text = _ASSIGNED_SECRET.sub(lambda m: m.group("name") + REDACTED if m.group("value") != REDACTED else m.group(0), text)
-    return text
+def _redact_params(params: str) -> str:
+    """``a=1&b=2`` -> ``a=<redacted>&b=<redacted>``; a bare item (``?TOKEN``) is redacted whole."""
+    out = []
+    for item in re.split(r"([&;])", params):
+        if item in ("&", ";", "") or item == REDACTED:
+            out.append(item)
+            continue
+        name, eq, value = item.partition("=")
+        out.append(f"{name}={REDACTED if value else ''}" if eq else REDACTED)
+    return "".join(out)
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its userinfo and the value of every query parameter replaced by ``<redacted>``
-    (names kept: ``https://<redacted>@host/v1?api_key=<redacted>``)."""
-    if not url or ("@" not in url and "?" not in url):
+    """``url`` with its userinfo and the values of its query and fragment parameters redacted.
+
+    ``https://TOKEN@host/v1?api_key=K&x=1#t=2`` -> ``https://<redacted>@host/v1?api_key=<redacted>&x=<redacted>#t=<redacted>``.
+    Scheme, host, port and path stay, so the output still says where the URL points. Text that is
+    not a URL (no ``scheme://``) comes back unchanged; nothing raises."""
+    m = _URL_PARTS.match(url) if isinstance(url, str) else None
+    if m is None:
         return url
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:  # not parseable as a URL: redact whatever follows the scheme
-        return re.sub(r"://.*", "://" + REDACTED, url, flags=re.DOTALL)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = REDACTED + "@" + netloc.rpartition("@")[2]
-    query = "&".join(_redact_pair(p) for p in re.split(r"[&;]", parts.query) if p)
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    authority = m.group("authority")
+    if "@" in authority:
+        authority = REDACTED + "@" + authority.rsplit("@", 1)[1]
+    out = m.group("scheme") + authority + m.group("path")
+    if m.group("query") is not None:
+        out += "?" + _redact_params(m.group("query"))
+    if m.group("fragment") is not None:
+        out += "#" + _redact_params(m.group("fragment"))
+    return out
 
 
-def _redact_pair(pair: str) -> str:
-    name, eq, value = pair.partition("=")
-    return name + eq + (REDACTED if value else "")
-
-
-def _redact_url_in_text(match: re.Match) -> str:
-    url = match.group(0)
-    tail = len(url) - len(url.rstrip(".,;:)]}"))  # punctuation after a URL is not part of it
-    return redact_url(url[: len(url) - tail]) + url[len(url) - tail:]
+def redact_text(text: str) -> str:
+    """Redact token-shaped values, every URL (``redact_url``) and ``NAME=value`` pairs with a secret NAME."""
+    if not text:
+        return text
+    text = _HF_TOKEN.sub(REDACTED, text)
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    text = _ASSIGNED_SECRET.sub(lambda m: m.group("name") + REDACTED, text)
+    return text
 
 
 def redact_env(variables: dict[str, str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from bench.results.comparison import (
     Comparison,
     MetricDelta,
 )
+from reports.markdown_text import md_cell, md_code, md_text
 from reports.tables import Table, text_table, to_markdown
 from reports.units import fmt_value
 
@@ -95,12 +96,12 @@ def _with_ci(value: float | None, ci: tuple[float, float] | None, unit: str) -> 
     return f"{text} [{fmt_value(ci[0], unit)}, {fmt_value(ci[1], unit)}]"
 
 
-def _regression_lines(c: Comparison, quote) -> list[str]:
-    """One line per regression; ``quote`` marks up case ids and thresholds."""
+def _regression_lines(c: Comparison, quote, text=str) -> list[str]:
+    """One line per regression; ``quote`` marks up case ids and thresholds, ``text`` a message."""
     out = []
     for case, m in c.regressions:
         if m is None:
-            out.append(f"{quote(case.id)}: now fails ({case.current_status}{': ' + case.message if case.message else ''})")
+            out.append(f"{quote(case.id)}: now fails ({case.current_status}{': ' + text(case.message) if case.message else ''})")
             continue
         p = f"p={m.p_value:.3g}" if m.p_value is not None else "untested: too few samples"
         out.append(f"{quote(case.id)} {m.metric}: {fmt_value(m.base, m.unit)} -> {fmt_value(m.current, m.unit)} "
@@ -152,18 +153,19 @@ def _md_table(rows: list[list[str]]) -> list[str]:
 def render_markdown(c: Comparison) -> str:
     """A pull-request comment: a status line, the gated metrics, everything else folded away."""
     lines = [f"### gptoss compare: {_summary(c)}", ""]
-    lines.append(f"- BASE: `{c.base.label}` (run `{c.base.run_id or '-'}`, {c.base.model}, {c.base.env.get('gpu') or 'CPU'})")
-    lines.append(f"- CURRENT: `{c.current.label}` (run `{c.current.run_id or '-'}`, {c.current.model}, {c.current.env.get('gpu') or 'CPU'})")
-    lines.append(f"- Thresholds ({c.thresholds_source}): {', '.join('`' + str(t) + '`' for t in c.thresholds.values()) or 'none'}")
+    for name, run in (("BASE", c.base), ("CURRENT", c.current)):  # from the results files: made inert
+        lines.append(f"- {name}: {md_code(run.label)} (run {md_code(run.run_id or '-')}, {md_text(run.model)}, "
+                     f"{md_text(run.env.get('gpu') or 'CPU')})")
+    lines.append(f"- Thresholds ({c.thresholds_source}): {', '.join(md_code(t) for t in c.thresholds.values()) or 'none'}")
     for mm in c.mismatches:
-        lines.append(f"- MISMATCH (allowed by --allow-mismatch): {mm}")
+        lines.append(f"- MISMATCH (allowed by --allow-mismatch): {md_text(mm)}")
     if c.same_run:
-        lines.append(f"- Note: BASE and CURRENT are the same run (`{c.base.run_id}`).")
+        lines.append(f"- Note: BASE and CURRENT are the same run ({md_code(c.base.run_id)}).")
     lines.append("")
     if c.regressions:
         lines.append("**Regressions**")
         lines.append("")
-        lines.extend("- " + line for line in _regression_lines(c, quote=lambda x: f"`{x}`"))
+        lines.extend("- " + line for line in _regression_lines(c, quote=md_code, text=md_text))
         lines.append("")
         if c.env_diff:
             lines.append("**Environment differences** (possible causes)")
@@ -171,12 +173,12 @@ def render_markdown(c: Comparison) -> str:
             lines.append("| field | base | current |")
             lines.append("|---|---|---|")
             for k, (a, b) in c.env_diff.items():
-                lines.append(f"| {k} | {a if a is not None else '-'} | {b if b is not None else '-'} |")
+                lines.append(f"| {k} | {md_cell(a if a is not None else '-')} | {md_cell(b if b is not None else '-')} |")
         else:
             lines.append(_env_lines(c)[0])
         lines.append("")
     elif c.env_diff:
-        lines.append("Environment differences: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in c.env_diff.items()))
+        lines.append("Environment differences: " + ", ".join(f"{k} {md_text(a)} -> {md_text(b)}" for k, (a, b) in c.env_diff.items()))
         lines.append("")
     gated = [_row_cells(case, m) for case, m in _rows(c, everything=False)]
     if gated:
@@ -197,9 +199,9 @@ def render_markdown(c: Comparison) -> str:
         lines.append("")
     if c.only_in_base or c.only_in_current:
         if c.only_in_base:
-            lines.append(f"Only in BASE (not compared): {', '.join('`' + x + '`' for x in c.only_in_base)}")
+            lines.append(f"Only in BASE (not compared): {', '.join(md_code(x) for x in c.only_in_base)}")
         if c.only_in_current:
-            lines.append(f"Only in CURRENT (not compared): {', '.join('`' + x + '`' for x in c.only_in_current)}")
+            lines.append(f"Only in CURRENT (not compared): {', '.join(md_code(x) for x in c.only_in_current)}")
         lines.append("")
     lines.append(f"<sub>{method_line(c)}</sub>")
     return "\n".join(lines).rstrip() + "\n"

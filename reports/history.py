@@ -9,7 +9,7 @@ from typing import Sequence
 
 from bench.results import METRICS
 from bench.results.trends import RunRow, RunShow, Step, StepRule, Trend
-from bench.results.errors import UserError
+from bench.results.errors import UserError, write_failure
 from reports.tables import text_table
 from reports.units import display_unit, fmt_value
 
@@ -138,7 +138,7 @@ def plot(trends: list[Trend], runs: list[RunRow], metrics: Sequence[str], out: s
     try:
         fig.savefig(out, dpi=110)
     except OSError as e:
-        raise UserError(f"cannot write {out} ({e.strerror or e}); pass another --out path.") from None
+        raise write_failure(e, out, "pass another --out path") from None
     finally:
         plt.close(fig)
     return out, drawn, all_steps

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
-from bench.results.errors import UserError
-from bench.results import Results, ResultsError, load
+from bench.results.errors import UserError, write_failure
+from bench.results import Results, ResultsError, load, writable_folder
 
 from reports.document import Document, build_document
 from reports.runs import RunSet, build_runset
@@ -18,6 +18,7 @@ from reports.runs import RunSet, build_runset
 log = logging.getLogger(__name__)
 
 FORMATS = ("md", "html", "png", "csv")
+WRITABLE_FIX = "pass --out a folder you can write to"
 DEFAULT_FORMATS = FORMATS
 
 ResultsLike = Union[Results, str, "os.PathLike[str]"]
@@ -100,6 +101,8 @@ def _plots(rs: RunSet, out_dir: Path | None, png: bool, svg: bool, prefix: str):
             try:
                 plot = build(rs)
                 export(plot, out_dir, png=png, svg=svg, prefix=prefix)
+            except OSError as e:  # the folder, not the plot: a full disk is one sentence, not a traceback
+                raise write_failure(e, out_dir, WRITABLE_FIX) from None
             except Exception as e:  # a plot must never cost the whole report (bench renders after every run)
                 log.warning("plot %s failed: %s", build.__name__, e, exc_info=True)
                 plot = plots.Plot(build.__name__.removeprefix("plot_"), build.__name__.removeprefix("plot_").replace("_", " "))
@@ -150,11 +153,7 @@ def render(
     from reports.tables import write_cases_csv
 
     formats = _check_formats(formats)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create the report folder {out} ({e.strerror}); pass --out a folder you can write to.") from None
+    out = writable_folder(out_dir, WRITABLE_FIX)  # before any plot is drawn
     doc, rs, plots, prefix = _document(results, formats, out)
     files = ReportFiles(out_dir=out)
     files.plots = [p.png for p in plots if p.png is not None]
@@ -169,7 +168,7 @@ def render(
         if "csv" in formats:
             files.csv = write_cases_csv(rs, out / "cases.csv")
     except OSError as e:
-        raise UserError(f"cannot write the report into {out} ({e.strerror}); pass --out a folder you can write to.") from None
+        raise write_failure(e, out, WRITABLE_FIX) from None
     return files
 
 

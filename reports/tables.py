@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.results import CASE_METRICS, LOAD_METRICS, METRICS, SUMMARY_FIELDS, CaseResult, Results
 from bench.results.stats import Stat
+from reports.markdown_text import md_cell, md_text
 from reports.runs import KEY_FIELDS, KEY_HEADERS, RunSet, build_runset, case_value
 from reports.units import DisplayUnit, fmt, fmt_bandwidth, fmt_count, fmt_spread, fmt_value, metric_unit
 
@@ -36,20 +37,16 @@ class Table:
         return len(self.rows)
 
 
-def _md_cell(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
 def to_markdown(table: Table) -> str:
-    lines = ["| " + " | ".join(_md_cell(h) for h in table.headers) + " |"]
+    lines = ["| " + " | ".join(md_cell(h) for h in table.headers) + " |"]
     lines.append("| " + " | ".join("---:" if a == "r" else "---" for a in table.align) + " |")
     for i, row in enumerate(table.rows):
-        cells = [_md_cell(c) for c in row]
+        cells = [md_cell(c) for c in row]
         if i in table.emphasis and cells:
             cells[0] = f"**{cells[0]}**"
         lines.append("| " + " | ".join(cells) + " |")
     if table.note:
-        lines += ["", f"_{table.note}_"]
+        lines += ["", f"_{md_text(table.note)}_"]
     return "\n".join(lines)
 
 

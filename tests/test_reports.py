@@ -398,7 +398,7 @@ def test_inputs_files_folders_and_errors(tmp_path):
 def test_unwritable_output_folder_is_one_sentence(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(UserError, match=r"cannot create the report folder .*; pass --out a folder you can write to\."):
+    with pytest.raises(UserError, match=r"cannot write .*; pass --out a folder you can write to\."):
         reports.render(fixture("cpu_tiny"), blocker / "sub", formats=["md"])
 
 

@@ -2,8 +2,8 @@
 
 A click group with one module per command, imported explicitly below. Each command keeps its
 heavy imports (torch, transformers, matplotlib) inside its function, so ``gptoss --help`` stays
-instant. A ``UserError`` anywhere below becomes one sentence on stderr and exit code 2, here and
-nowhere else.
+instant. A ``UserError`` anywhere below becomes one sentence on stderr and its exit code (2 for bad
+input, 1 for an environment failure such as a full disk), here and nowhere else.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class HarnessGroup(click.Group):
             return super().invoke(ctx)
         except UserError as e:
             click.echo(f"error: {e}", err=True)
-            sys.exit(EXIT_USER_ERROR)
+            sys.exit(e.exit_code)
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})

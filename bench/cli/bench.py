@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from bench.cli.launch import fetch_once, layout_lines, parallel_options, placement, rank_context, relaunch
-from bench.cli.options import model_option, quiet_option
+from bench.cli.options import Folder, model_option, not_empty, quiet_option
 from bench.models.device import DEVICES
 from diagnostics.errors import UserError
 from diagnostics.modelref import ModelRef
@@ -16,9 +17,11 @@ from diagnostics.modelref import ModelRef
 HELP = """Benchmark gpt-oss: load time, memory, time to first token and tokens/s.
 
 Comma lists are sweep axes; their product is the set of cases. Results go to
-OUT/results.json after every case, then a report beside it. Exit code 0 when
+OUT/results.json after every case, then a report beside it; without --out each
+run gets a new folder, gptoss-results/run-1, run-2, ... Exit code 0 when
 every case ran or was recorded as oom/skipped, 1 when a case failed with an
-error, 2 on bad input, 130 when interrupted (resume with --resume).
+error or the disk filled up, 2 on bad input, 130 when interrupted (resume with
+--resume).
 
 \b
 Examples:
@@ -60,15 +63,16 @@ Examples:
 @click.option("--attn", default="auto", show_default=True, help="Attention implementation(s); the CPU needs eager.")
 @click.option("--decode", "decodes", default=None,
               help="generate (transformers' generate), graph (one captured CUDA graph replayed per token), or both  [default: generate,graph on a GPU, generate elsewhere]")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("gptoss-results"), show_default=True)
-@click.option("--resume", is_flag=True, help="Skip cases already in OUT/results.json.")
+@click.option("--out", "out_dir", type=Folder(path_type=Path), default=None,
+              help="Folder for results.json and the report  [default: a new gptoss-results/run-N per run]")
+@click.option("--resume", is_flag=True, help="Skip cases already in OUT/results.json (without --out: the newest gptoss-results/run-N).")
 @click.option("--max-time", default=None, help="Stop starting cases past this budget (90s, 15m, 1h); the rest are recorded as skipped.")
 @click.option("--no-report", is_flag=True, help="Write results.json only.")
 @click.option("--measure-bandwidth", is_flag=True, help="Measure GPU memory bandwidth for the roofline instead of the datasheet figure.")
-@click.option("--cache-dir", default=None, help="Where synthetic checkpoints are written (default: the user cache).")
-@click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
-@click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--api-key-env", default=None, help="--backend openai: the environment variable holding the API key (never written anywhere).")
+@click.option("--cache-dir", type=Folder(), default=None, help="Where synthetic checkpoints are written (default: the user cache).")
+@click.option("--revision", default=None, callback=not_empty, help="Hub revision (branch, tag or commit).")
+@click.option("--base-url", default=None, callback=not_empty, help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--api-key-env", default=None, callback=not_empty, help="--backend openai: the environment variable holding the API key (never written anywhere).")
 @click.option("--timeout", "request_timeout_s", type=float, default=300.0, show_default=True, help="--backend openai: seconds per request, the whole request bounded.")
 @click.option("--load", "load", type=click.Choice(["waves", "closed", "poisson", "gamma"]), default="waves", show_default=True,
               help="--backend openai: waves of --concurrency requests per repetition; closed: --concurrency clients sending back to back; poisson/gamma: requests arriving at --request-rate.")
@@ -122,7 +126,7 @@ def _run(ctx, place, *, model, backend, device, efforts, lengths, prompt_lengths
         ranks=place.ranks,
         efforts=plan.efforts,
         natural_efforts=plan.natural_efforts,
-        lengths=parse_int_list(lengths, "--lengths") if lengths else default_lengths(ref),
+        lengths=parse_int_list(lengths, "--lengths") if lengths is not None else default_lengths(ref),
         prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths") if prompt_lengths is not None else [128],
         batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
         concurrency=(parse_int_list(concurrency, "--concurrency", minimum=0 if open_loop else 1) if concurrency is not None
@@ -137,7 +141,7 @@ def _run(ctx, place, *, model, backend, device, efforts, lengths, prompt_lengths
         caches=parse_list(caches, "--cache", CACHES),
         attns=parse_list(attn, "--attn"),
         decodes=decodes_for(decodes, resolved_device) if resolved_device and place.kind == "single" else ["generate"],
-        max_time_s=parse_duration(max_time) if max_time else None,
+        max_time_s=parse_duration(max_time, allow_zero=False) if max_time is not None else None,
         cache_dir=cache_dir,
         revision=revision,
         measure_bandwidth=measure_bandwidth,
@@ -163,9 +167,18 @@ def _run(ctx, place, *, model, backend, device, efforts, lengths, prompt_lengths
         if prompt_lengths is not None:
             raise UserError("--dataset brings its own prompts; drop --prompt-lengths.")
         read_dataset(dataset)  # a malformed file fails here, in one sentence, before any request
+    if out_dir is None and place.main:
+        from bench.sweep.outdir import run_folder
+
+        out_dir = run_folder(resume=resume)
+        if place.needs_launch:  # the ranks write into this very folder
+            ctx.params["out_dir"] = out_dir
+            ctx.set_parameter_source("out_dir", ParameterSource.COMMANDLINE)
     run = BenchRun(cfg, ref, out_dir, resume=resume, notes=plan.notes, main=place.main)  # a wrong --out or --resume fails before any download
+    click.get_current_context().call_on_close(run.release)
     if place.needs_launch:
         fetch_once(ref, cache_dir, revision, progress=not quiet)
+        run.release()  # rank 0 takes the folder over
         sys.exit(relaunch(ctx, place.ranks, place.plan.gpu_indices))
     if place.worker:  # every rank has read OUT before rank 0 writes to it
         from bench.models import ranks
@@ -188,7 +201,7 @@ def _run(ctx, place, *, model, backend, device, efforts, lengths, prompt_lengths
     except Interrupted as e:
         click.echo(
             f"interrupted: {e.done} of {e.total} cases are saved in {e.path}; "
-            f"run the same command with --resume to continue.",
+            f"run the same command with --resume --out {e.path.parent} to continue.",
             err=True,
         )
         sys.exit(130)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from bench.cli.options import db_option
+from bench.cli.options import db_option, not_empty
 
 
 def _rule_options(f):
@@ -56,7 +56,7 @@ def add_cmd(results_path: str, commit: str | None, label: str | None, db: str | 
 
     \b
     Example:
-      gptoss history add gptoss-results/results.json --commit $GITHUB_SHA --label main
+      gptoss history add gptoss-results/run-1/results.json --commit $GITHUB_SHA --label main
     """
     from bench.results import load
     from bench.tracking.history import History, detect_commit
@@ -152,7 +152,7 @@ def _check_metrics(metrics) -> None:
 @click.option("--case", "cases", multiple=True, help="Only these case ids (repeatable) [default: all].")
 @click.option("--gpu", default=None, help="Only runs on this GPU ('cpu' for CPU runs).")
 @click.option("--model", default=None, help="Only runs of this model id.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default="gptoss-history.png", show_default=True,
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="gptoss-history.png", show_default=True, callback=not_empty,
               help="PNG (or any matplotlib format by its extension) to write.")
 @_rule_options
 @db_option

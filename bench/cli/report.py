@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from bench.cli.options import Folder
+
 FORMAT_CHOICES = ("md", "html", "png", "csv")
 
 
@@ -22,7 +24,7 @@ def default_out(paths: list[Path]) -> Path:
     "--out",
     "-o",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=Folder(path_type=Path),
     default=None,
     help="Folder for the report (created if needed). Default: 'report' beside a single results "
     "file, ./gptoss-report for several.",
@@ -51,11 +53,13 @@ def command(results: tuple[Path, ...], out_dir: Path | None, formats: tuple[str,
     """
     import sys
 
+    from bench.results import writable_folder
     from reports import load_all, render, resolve_paths
+    from reports.render import WRITABLE_FIX
 
     paths = resolve_paths(results)
     runs, _ = load_all(paths)
-    out = out_dir if out_dir is not None else default_out(paths)
+    out = writable_folder(out_dir if out_dir is not None else default_out(paths), WRITABLE_FIX)
     click.echo(f"writing the report of {len(runs)} run{'s' if len(runs) != 1 else ''} to {out}/", err=True)
     files = render(runs, out, formats=formats or FORMAT_CHOICES)
     for name, why in files.skipped.items():

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from bench.cli.options import quiet_option
+from bench.cli.options import Folder, quiet_option
 
 
 @click.command("synthesize")
 @click.argument("name", metavar="NAME")
-@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out", type=Folder(), default=None,
               help="Folder to write (default: the cache, see --cache-dir).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--cache-dir", type=Folder(), default=None,
               help="Cache root when --out is not given (default: $GPTOSS_CACHE or ~/.cache/gptoss-harness).")
 @click.option("--force", is_flag=True, help="Write again even when a valid checkpoint is already there.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,

@@ -292,6 +292,8 @@ def write_tokenizer(out_dir: str | Path, vocab_size: int, model_max_length: int 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer(vocab_size)
-    tok.save(str(out / "tokenizer.json"))
+    # Through Python's own file API (same bytes as ``tok.save``): a full disk is an OSError here,
+    # not an untyped exception from the tokenizers library.
+    (out / "tokenizer.json").write_text(tok.to_str(pretty=True), encoding="utf-8")
     (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(model_max_length), indent=2) + "\n")
     return ["tokenizer.json", "tokenizer_config.json"]

@@ -15,7 +15,9 @@ its public surface.
 
 from bench.results.environment import SUMMARY_FIELDS, env_differences, summarize_environment
 from bench.results.errors import ResultsError, UserError
-from bench.results.io import SCHEMA_FILE, SCHEMA_VERSION, json_schema, load, parse, save, schema_version, upgrade, validate
+from bench.results.io import (
+    SCHEMA_FILE, SCHEMA_VERSION, json_schema, load, parse, save, schema_version, upgrade, validate, writable_folder,
+)
 from bench.results.metrics import CASE_METRICS, LOAD_METRICS, METRICS, MetricSpec
 from bench.results.records import (
     CACHES,
@@ -42,5 +44,5 @@ __all__ = [
     "SCHEMA_ID", "SCHEMA_VERSION",
     "STATUSES", "SUMMARY_FIELDS", "CaseKey", "CaseResult", "LoadRecord", "MetricSpec", "ModelInfo", "Results",
     "RequestLog", "RequestRecord", "ResultWarning", "ResultsError", "Stat", "UserError", "effort_mix", "env_differences", "json_schema", "load", "parse",
-    "percentile", "save", "schema_version", "summarize_environment", "upgrade", "validate",
+    "percentile", "save", "schema_version", "summarize_environment", "upgrade", "validate", "writable_folder",
 ]

@@ -2,9 +2,9 @@
 tool, turned into one sentence and exit code 2 by the CLI); ``ResultsError`` is a results file
 that cannot be used."""
 
-from diagnostics.errors import EXIT_USER_ERROR, UserError
+from diagnostics.errors import EXIT_USER_ERROR, EnvironmentFailure, UserError, write_failure
 
-__all__ = ["EXIT_USER_ERROR", "ResultsError", "UserError"]
+__all__ = ["EXIT_USER_ERROR", "EnvironmentFailure", "ResultsError", "UserError", "write_failure"]
 
 
 class ResultsError(UserError):

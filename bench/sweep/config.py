@@ -227,10 +227,17 @@ def default_lengths(ref: ModelRef) -> list[int]:
 # ---- parsing of command-line values -------------------------------------------------------------
 
 
+# A valid value of each comma-list option, for the examples in its error messages.
+EXAMPLES = {"--efforts": "low,high", "--lengths": "128,512", "--prompt-lengths": "128,1024", "--batch-sizes": "1,8",
+            "--concurrency": "1,4", "--quant": "mxfp4,bf16", "--cache": "dynamic,static", "--attn": "eager",
+            "--decode": "generate,graph"}
+
+
 def parse_list(text: str, option: str, allowed: tuple[str, ...] | None = None) -> list[str]:
     items = [x.strip() for x in str(text).split(",") if x.strip()]
     if not items:
-        raise UserError(f"{option} is empty; give one or more comma-separated values, e.g. {option} low,high.")
+        example = EXAMPLES.get(option) or ",".join((allowed or ("a", "b"))[:2])
+        raise UserError(f"{option} is empty; give one or more comma-separated values, e.g. {option} {example}.")
     if allowed:
         bad = [x for x in items if x not in allowed]
         if bad:
@@ -244,7 +251,8 @@ def parse_int_list(text: str, option: str, minimum: int = 1) -> list[int]:
         try:
             value = int(item)
         except ValueError:
-            raise UserError(f"{option} got {item!r}; give whole numbers separated by commas, e.g. {option} 128,512.") from None
+            raise UserError(f"{option} got {item!r}; give whole numbers separated by commas, e.g. {option} "
+                            f"{EXAMPLES.get(option, '1,2')}.") from None
         if value < minimum:
             raise UserError(f"{option} got {value}; each value must be at least {minimum}.")
         out.append(value)
@@ -254,12 +262,16 @@ def parse_int_list(text: str, option: str, minimum: int = 1) -> list[int]:
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr)?\s*$", re.I)
 
 
-def parse_duration(text: str, option: str = "--max-time") -> float:
-    """'90', '90s', '15m', '1.5h' -> seconds."""
+def parse_duration(text: str, option: str = "--max-time", *, allow_zero: bool = True) -> float:
+    """'90', '90s', '15m', '1.5h' -> seconds. Empty is refused, never taken as no value."""
+    if not str(text).strip():
+        raise UserError(f"{option} is empty; give a duration such as 90s, 15m or 1h, or leave the option out.")
     m = _DURATION.match(str(text))
     if not m:
         raise UserError(f"{option} got {text!r}; give a duration such as 90s, 15m or 1h.")
     value = float(m.group(1))
+    if value <= 0 and not allow_zero:
+        raise UserError(f"{option} got {text!r}, which leaves no time for any case; give a duration such as 90s, 15m or 1h.")
     unit = (m.group(2) or "s").lower()
     return value * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}[unit]
 

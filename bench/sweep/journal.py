@@ -2,7 +2,9 @@
 
 The runner changes results only through a journal, and the journal writes the file (atomically,
 validated) after each change, so a crash, an out-of-memory or a lost session loses nothing that
-was measured.
+was measured. A new run's file appears with its first load or case: a run that fails to start
+leaves nothing behind to block the next one. A write that fails (a full disk) is one sentence;
+the file keeps what the last good write saved.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.results import CaseKey, CaseResult, LoadRecord, Results, save
+from diagnostics.errors import write_failure
 from diagnostics.meta import now_iso
+
+_THEN_RESUME = "then run the same command with --resume: the cases saved before are intact"
 
 
 class Journal:
@@ -20,8 +25,15 @@ class Journal:
         self.path = Path(path) if path is not None else None
 
     def save(self) -> None:
-        if self.path is not None:
+        if self.path is None:
+            return  # a torchrun rank other than 0 keeps its results in memory
+        if not (self.results.cases or self.results.loads or self.path.exists()):
+            return  # nothing recorded yet (a resumed run's file is rewritten from the start)
+        try:
             save(self.results, self.path)
+        except OSError as e:
+            raise write_failure(e, self.path, f"make it writable, {_THEN_RESUME}",
+                                full=f"free some space, {_THEN_RESUME}") from None
 
     def start(self) -> None:
         """A sweep begins (or resumes): the file says it is not complete."""

@@ -1,7 +1,8 @@
 """One ``gptoss bench`` run from config to saved results.
 
 ``BenchRun(cfg, ref, out_dir, resume=...)`` validates and opens the run before any backend
-exists, so a wrong ``--out`` or ``--resume`` fails before a download; ``run(backend, device)``
+exists (the folder proved writable and locked for this run), so a wrong ``--out`` or
+``--resume`` fails before a download; ``run(backend, device)``
 takes the environment snapshot, the model's facts and the memory bandwidth, then drives the sweep
 through a journal that saves after every change. The CLI builds the backend and renders the
 report: it is the one place that wires bench, backends and reports together.
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.backends.base import Backend
-from bench.results import ModelInfo, Results, load, summarize_environment
+from bench.results import ModelInfo, Results, load, summarize_environment, writable_folder
 from bench.sweep.config import BenchConfig, Note, validate
 from bench.sweep.journal import Journal
+from bench.sweep.outdir import WRITABLE_FIX, RunLock, holds_measurements
 from bench.sweep.runner import run_sweep
 from diagnostics.errors import UserError
 from diagnostics.meta import tool_version
@@ -42,22 +44,38 @@ class BenchRun:
         with rank 0 but take no environment snapshot and write nothing."""
         validate(cfg)
         self.cfg, self.ref, self.notes, self.main = cfg, ref, list(notes), main
-        self.out_dir = Path(out_dir)
+        # Rank 0 (or the only process) proves the folder writable and holds it for this run; the
+        # other torchrun ranks only read what is there.
+        self.out_dir = writable_folder(out_dir, WRITABLE_FIX) if main else Path(out_dir)
+        self.lock = RunLock(self.out_dir).acquire() if main else None  # held until release() or the process ends
         self.path = self.out_dir / "results.json"
         self.existing: Results | None = None
-        if self.path.exists():
-            if not resume:
-                raise UserError(
-                    f"{self.path} already exists; pass --resume to continue that run, or --out to write a new one."
-                )
-            self.existing = load(self.path)
-            _check_resume(self.existing, cfg)
-        elif resume:
-            log.warning("--resume: no %s yet, starting a new run", self.path)
         try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"cannot create the output folder {self.out_dir} ({e.strerror}); pass a writable --out.") from None
+            self._open_existing(resume)
+        except BaseException:
+            self.release()
+            raise
+
+    def _open_existing(self, resume: bool) -> None:
+        if not self.path.exists():
+            if resume:
+                log.warning("--resume: no %s yet, starting a new run", self.path)
+            return
+        existing = load(self.path)  # a damaged file is one sentence, and stays as it is
+        if not holds_measurements(existing):
+            log.warning("%s holds no measurement (a run that failed to start); replacing it", self.path)
+            return
+        if not resume:
+            raise UserError(
+                f"{self.path} already exists; pass --resume to continue that run, or --out to write a new one."
+            )
+        _check_resume(existing, self.cfg)
+        self.existing = existing
+
+    def release(self) -> None:
+        """Let the next run write into the folder (also done by the OS when the process ends)."""
+        if self.lock is not None:
+            self.lock.release()
 
     def run(self, backend: Backend, *, device: str | None = None, progress: bool = True) -> BenchOutcome:
         """Run the sweep on ``backend``. ``device`` is where an in-process model runs (``cpu``,

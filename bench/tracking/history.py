@@ -10,6 +10,10 @@ holds:
   and the weights path that ran;
 * ``metrics``: one row per case metric: median, mean, stdev, p5, p95 and n.
 
+The file is stamped as ours (``PRAGMA application_id``); a file that is not ours (another
+application's SQLite database, or no database at all) is refused before anything is written to
+it, and left byte for byte as it was.
+
 Safe with several writers at once: WAL journal, a busy timeout, and every write in one
 ``BEGIN IMMEDIATE`` transaction (a writer takes the write lock before reading, so two writers
 never deadlock on a lock upgrade). Adding a run is idempotent on its run_id. WAL needs a local
@@ -40,6 +44,9 @@ ENV_VAR = "GPTOSS_HISTORY_DB"
 DEFAULT_DB = "gptoss-history.sqlite"
 DB_SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
+APPLICATION_ID = int.from_bytes(b"GPTO", "big")  # PRAGMA application_id of our files
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_OUR_TABLES = {"meta", "runs", "cases", "metrics"}
 
 ENV_COLUMNS = ("device", "gpu", "gpu_count", "driver", "cuda", "torch", "triton", "transformers", "kernels", "python", "platform")
 assert set(ENV_COLUMNS) <= set(SUMMARY_FIELDS)
@@ -146,6 +153,7 @@ class History:
             raise UserError(f"{self.path} is a directory; pass a database file with --db (for example --db {self.path / DEFAULT_DB}).")
         if not self.path.parent.exists():
             raise UserError(f"the folder {self.path.parent} does not exist; create it or pass another --db path.")
+        refuse_foreign(self.path, timeout)
         self.timeout = timeout
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
@@ -198,6 +206,8 @@ class History:
             with self.transaction():
                 for stmt in _SCHEMA:
                     c.execute(stmt)
+                if c.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                    c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 row = c.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 if row is None:
                     c.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (str(DB_SCHEMA_VERSION),))
@@ -384,6 +394,47 @@ class History:
             pts.sort(key=lambda p: p.order)
         return dict(sorted(out.items(), key=lambda kv: (kv[0].metric, kv[0].model_id, kv[0].gpu, kv[0].case_id)))
 
+
+
+def refuse_foreign(path: Path, timeout: float = BUSY_TIMEOUT_S) -> None:
+    """Raise UserError unless ``path`` is missing, empty, an empty SQLite database or one of ours.
+
+    Reads the header, then (for a database without our stamp: one written before the stamp
+    existed, or one whose header change still sits in the WAL) looks at its tables through a
+    read-only connection. Nothing is written to a file that is refused."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UserError(f"cannot read the history database {path} ({e.strerror or e}); check its permissions or pass another --db path.") from None
+    if not header:
+        return
+    untouched = "it was left untouched; pass another --db path"
+    if not header.startswith(_SQLITE_MAGIC) or len(header) < 100:
+        raise UserError(f"{path} is not a usable gptoss history database (it is not a SQLite file); {untouched}.")
+    app_id = int.from_bytes(header[68:72], "big")
+    if app_id == APPLICATION_ID:
+        return
+    foreign = UserError(f"{path} is not a usable gptoss history database (it is another application's SQLite database); {untouched}.")
+    if app_id != 0:
+        raise foreign
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=timeout)
+    except sqlite3.Error as e:
+        raise UserError(f"cannot open the history database {path} ({e}); check the path and its permissions.") from None
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        ours = tables >= _OUR_TABLES and conn.execute("SELECT 1 FROM meta WHERE key = 'schema'").fetchone() is not None
+    except sqlite3.DatabaseError as e:
+        if isinstance(e, sqlite3.OperationalError) and _is_locked(e):
+            raise UserError(f"the history database {path} stayed locked for {timeout:g} s; retry when the other writer is done.") from None
+        raise UserError(f"{path} is not a usable gptoss history database ({e}); {untouched}.") from None
+    finally:
+        conn.close()
+    if tables - {"sqlite_sequence"} and not ours:
+        raise foreign
 
 
 class _Transaction:

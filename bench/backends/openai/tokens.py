@@ -46,7 +46,7 @@ class TokenCounter:
         try:
             from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
         except Exception as exc:  # a tokenizer is optional: count chunks without one
             self.note = one_line(f"{type(exc).__name__}: {exc}", 200)
             log.info("no tokenizer from %s (%s); counting streamed chunks", path, self.note)

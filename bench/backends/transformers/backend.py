@@ -53,6 +53,17 @@ def kv_cache_bytes(cache: Any) -> int | None:
     return total
 
 
+def output_cache(out: Any) -> Any:
+    """The cache a ``generate`` output holds, read by its field name: ``cache`` from transformers
+    5.24 on, ``past_key_values`` before. Reading ``out.past_key_values`` on 5.24 goes through a
+    compatibility property that logs a deprecation warning on every call."""
+    fields = getattr(type(out), "__dataclass_fields__", {})
+    for name in ("cache", "past_key_values"):
+        if name in fields:
+            return getattr(out, name, None)
+    return None
+
+
 class TransformersBackend:
     def __init__(self, ref: ModelRef, options: TransformersOptions = TransformersOptions(), progress: bool = True):
         from bench.models.sources import resolve
@@ -183,7 +194,7 @@ class TransformersBackend:
         if tracker is not None:
             timing.channel_tokens = dict(tracker.counts)
             timing.stop_reason = "stop" if timing.new_tokens < new_tokens else "length"
-        return timing, getattr(out, "past_key_values", None)
+        return timing, output_cache(out)
 
     def sync(self) -> None:
         if self.cuda:

@@ -1,8 +1,9 @@
 """Load a resolved model through transformers and record what actually ran.
 
 ``load_model(resolved, device, quant, attn, dtype)`` calls ``AutoModelForCausalLM.from_pretrained``
-(never with ``trust_remote_code``) and returns the model, its tokenizer and a
-``bench.results.LoadRecord``:
+and returns the model, its tokenizer and a ``bench.results.LoadRecord``. Model, config and tokenizer
+are loaded with ``trust_remote_code=False`` said explicitly: a checkpoint whose ``auto_map`` asks
+for its own Python code is refused, never run, and transformers never prompts on stdin.
 
 - ``quant``: ``auto`` and ``mxfp4`` load the checkpoint's own ``quantization_config`` (MXFP4 for
   gpt-oss); ``bf16`` passes ``Mxfp4Config(dequantize=True)``. Whether transformers then ran the
@@ -172,6 +173,19 @@ def _from_pretrained(path: str, kwargs: dict) -> tuple[Any, float, list[str]]:
     return model, elapsed, capture.messages
 
 
+def _wants_remote_code(text: str) -> bool:
+    """transformers' refusal of a checkpoint that needs its own code (``trust_remote_code=False``)."""
+    return "trust_remote_code" in text or "custom code" in text
+
+
+def _remote_code_refused(resolved) -> UserError:
+    return UserError(
+        f"{resolved.id} needs its own Python code to load (an auto_map in its config.json or "
+        "tokenizer_config.json) and gptoss-harness never runs a checkpoint's code; pass a gpt-oss "
+        "checkpoint that transformers loads by itself."
+    )
+
+
 def _oom_error() -> type:
     import torch
 
@@ -210,7 +224,7 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     else:
         attn_impl = attn
 
-    kwargs: dict[str, Any] = placement_kwargs(plan)
+    kwargs: dict[str, Any] = {**placement_kwargs(plan), "trust_remote_code": False}
     kwargs["dtype" if _transformers_major_minor() >= (4, 56) else "torch_dtype"] = torch_dtype
     if attn_impl:
         kwargs["attn_implementation"] = attn_impl
@@ -232,6 +246,8 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
         raise
     except ValueError as e:
         text = one_line(e, 2000)
+        if _wants_remote_code(text):
+            raise _remote_code_refused(resolved) from None
         if attn_impl and ("attention" in text.lower() or "attn" in text.lower()):
             raise UserError(
                 f"transformers refused attention '{attn_impl}' for this model on {dev} ({text[:200]}); "
@@ -286,8 +302,10 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     try:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except (OSError, ValueError) as e:
+        if _wants_remote_code(str(e)):
+            raise _remote_code_refused(resolved) from None
         raise UserError(f"{resolved.id} has no usable tokenizer ({one_line(e, 160)}); pass a checkpoint folder that includes one.") from None
 
     record = LoadRecord(

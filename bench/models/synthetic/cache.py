@@ -3,7 +3,6 @@ into a temporary sibling, renamed into place when complete; a damaged folder is 
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import secrets
@@ -16,7 +15,8 @@ from typing import Any, Callable
 
 from bench.models.synthetic.spec import SyntheticSpec, get_spec
 from bench.models.synthetic.writer import INDEX, MANIFEST, MAX_SHARD_BYTES, sha256, write_checkpoint
-from diagnostics.errors import UserError
+from bench.results import writable_folder
+from diagnostics.errors import UserError, write_failure
 from diagnostics.meta import tool_version
 from diagnostics.models import gb
 
@@ -24,6 +24,7 @@ from diagnostics.models import gb
 FORMAT_VERSION = 2
 DEFAULT_SEED = 0
 _TMP_MARK = ".tmp-"
+WRITABLE_FIX = "pass --cache-dir (or --out of `gptoss synthesize`) a folder you can write to"
 
 
 def default_cache_root() -> Path:
@@ -145,12 +146,11 @@ def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: boo
     folder = Path(folder).expanduser().absolute()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     parent = folder.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_temps(parent, folder.name)
-
     problem = check_folder(folder, spec.name, seed)
-    if problem is None and not force:
+    if problem is None and not force:  # reused as it is, even on a read-only mount
         return SyntheticCheckpoint(folder, spec.name, seed, False, None, read_manifest(folder) or {})
+    writable_folder(parent, WRITABLE_FIX)
+    _clean_stale_temps(parent, folder.name)
     if folder.exists():
         ours = (folder / MANIFEST).exists() or (folder.is_dir() and not any(folder.iterdir()))
         if not folder.is_dir() or not ours:
@@ -181,14 +181,6 @@ def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: boo
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         write_s = time.perf_counter() - t0
-    except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise UserError(
-            f"the disk under {parent} filled up while writing synthetic:{spec.name} ({gb(spec.checkpoint_bytes())}); "
-            "free some space or pass --cache-dir on a larger disk."
-        ) from None
-    else:
         try:
             os.rename(tmp, folder)
         except OSError:
@@ -196,6 +188,10 @@ def build(name: str, folder: str | Path, seed: int = DEFAULT_SEED, progress: boo
             if check_folder(folder, spec.name, seed) is not None:
                 shutil.rmtree(folder, ignore_errors=True)
                 os.rename(tmp, folder)
+    except OSError as e:  # a full disk, a mount gone read-only: the temporary folder goes, nothing else
+        raise write_failure(e, folder, WRITABLE_FIX, full=(
+            f"it filled up while writing synthetic:{spec.name} ({gb(spec.checkpoint_bytes())}): "
+            "free some space or pass --cache-dir on a larger disk")) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
