@@ -6,12 +6,14 @@ the JSON edge (which every renderer reads from):
 * a variable whose NAME contains TOKEN, KEY, SECRET, PASSWORD, PASS, AUTH or CREDENTIAL has its
   value replaced by ``<redacted>``;
 * any string VALUE that holds something shaped like a Hugging Face token (``hf_`` + 20 or more
-  letters/digits) or a ``user:password@`` part of a URL has that part replaced by ``<redacted>``.
+  letters/digits) has it replaced by ``<redacted>``; so have the userinfo (``user:password@`` or
+  ``TOKEN@``) and every query value (``?api_key=...``) of any URL in it (``redact_url``).
 """
 
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -19,9 +21,9 @@ REDACTED = "<redacted>"
 SECRET_NAME_PARTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASS", "AUTH", "CREDENTIAL")
 
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
 _ASSIGNED_SECRET = re.compile(
-    r"(?P<name>\b[A-Za-z_]*(?:TOKEN|KEY|SECRET|PASSWORD|PASS|AUTH|CREDENTIAL)[A-Za-z_]*\s*=\s*)(?P<value>[^\s,;'\"]+)",
+    r"(?P<name>\b[A-Za-z_]*(?:TOKEN|KEY|SECRET|PASSWORD|PASS|AUTH|CREDENTIAL)[A-Za-z_]*\s*=\s*)(?P<value>[^\s,;&'\"]+)",
     re.IGNORECASE,
 )
 
@@ -36,9 +38,36 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     text = _HF_TOKEN.sub(REDACTED, text)
-    text = _URL_CREDENTIALS.sub(lambda m: m.group("scheme") + REDACTED + "@", text)
+    text = _URL.sub(_redact_url_in_text, text)
     text = _ASSIGNED_SECRET.sub(lambda m: m.group("name") + REDACTED if m.group("value") != REDACTED else m.group(0), text)
     return text
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its userinfo and the value of every query parameter replaced by ``<redacted>``
+    (names kept: ``https://<redacted>@host/v1?api_key=<redacted>``)."""
+    if not url or ("@" not in url and "?" not in url):
+        return url
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not parseable as a URL: redact whatever follows the scheme
+        return re.sub(r"://.*", "://" + REDACTED, url, flags=re.DOTALL)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = REDACTED + "@" + netloc.rpartition("@")[2]
+    query = "&".join(_redact_pair(p) for p in re.split(r"[&;]", parts.query) if p)
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _redact_pair(pair: str) -> str:
+    name, eq, value = pair.partition("=")
+    return name + eq + (REDACTED if value else "")
+
+
+def _redact_url_in_text(match: re.Match) -> str:
+    url = match.group(0)
+    tail = len(url) - len(url.rstrip(".,;:)]}"))  # punctuation after a URL is not part of it
+    return redact_url(url[: len(url) - tail]) + url[len(url) - tail:]
 
 
 def redact_env(variables: dict[str, str]) -> dict[str, str]:

@@ -59,6 +59,10 @@ CONSTANT_TEXT = {
     "prompt_len": lambda v: f"{v}-token prompt",
     "batch_size": lambda v: f"batch {v}",
     "concurrency": lambda v: f"concurrency {v}",
+    "load": lambda v: f"load {v}",
+    "request_rate": lambda v: f"{v:g} req/s",
+    "burstiness": lambda v: f"burstiness {v:g}",
+    "dataset": lambda v: f"prompts from {v}",
     "mode": lambda v: f"{v} mode",
     "cache": lambda v: f"{v} cache",
     "decode": lambda v: f"decoded by {v}",
@@ -147,6 +151,7 @@ def build_document(rs: RunSet, plots: list[Plot]) -> Document:
     any_table = False
     for heading, metrics in (
         ("Speed", tables.SPEED_METRICS),
+        ("Serving load (latency percentiles over requests; rates over the measured period)", tables.SERVING_METRICS),
         ("Memory", tables.MEMORY_METRICS),
         ("Energy", tables.ENERGY_METRICS),
         ("Harmony channels (natural mode)", tables.CHANNEL_METRICS),

@@ -94,6 +94,10 @@ KEY_FIELDS: list[tuple[str, str, Callable[[object], str]]] = [
     ("prompt_len", "prompt", lambda v: f"in {v}"),
     ("batch_size", "batch", lambda v: f"b{v}"),
     ("concurrency", "conc", lambda v: f"c{v}"),
+    ("load", "load", str),
+    ("request_rate", "rate (req/s)", lambda v: "rate inf" if v is None else f"{v:g} req/s"),
+    ("burstiness", "burst", lambda v: f"burstiness {v:g}"),
+    ("dataset", "dataset", lambda v: f"dataset {v}"),
     ("output_len", "out", lambda v: f"out {v}"),
 ]
 KEY_HEADERS = {name: header for name, header, _ in KEY_FIELDS}

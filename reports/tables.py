@@ -270,6 +270,11 @@ SPEED_METRICS = [
     "warmup_s",
 ]
 ENERGY_METRICS = ["energy_j_per_tok", "avg_power_w"]
+SERVING_METRICS = [
+    "request_throughput", "goodput_req_s", "goodput_frac", "error_rate", "tpot_s",
+    "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s",
+    "e2e_p50_s", "e2e_p90_s", "e2e_p99_s", "itl_all_p50_s", "itl_all_p90_s", "itl_all_p99_s",
+]
 MEMORY_METRICS = ["peak_alloc_bytes", "peak_reserved_bytes", "nvml_used_bytes", "kv_cache_bytes"]
 CHANNEL_METRICS = ["analysis_tokens", "final_tokens", "time_to_final_s"]
 
@@ -295,6 +300,13 @@ METRIC_LABELS = {
     "gpu_busy_frac": "GPU busy",
     "energy_j_per_tok": "energy per token",
     "avg_power_w": "power",
+    "tpot_s": "TPOT",
+    "request_throughput": "requests",
+    "goodput_req_s": "goodput",
+    "goodput_frac": "within SLO",
+    "error_rate": "errors",
+    **{f"{m}_p{q}_s": f"{label} p{q}" for m, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "e2e"), ("itl_all", "ITL"))
+       for q in (50, 90, 99)},
 }
 
 SPREAD_NOTE = "Each value: median ± sample standard deviation over the n repetitions."
@@ -309,7 +321,7 @@ def metric_header(metric: str, unit_label: str) -> str:
 
 def other_metrics(rs: RunSet) -> list[str]:
     """Metrics present in the cases that no named group lists (a newer writer's additions)."""
-    known = set(SPEED_METRICS) | set(MEMORY_METRICS) | set(ENERGY_METRICS) | set(CHANNEL_METRICS)
+    known = set(SPEED_METRICS) | set(SERVING_METRICS) | set(MEMORY_METRICS) | set(ENERGY_METRICS) | set(CHANNEL_METRICS)
     found = {m for _, c in rs.cases() for m in c.metrics}
     return sorted(found - known)
 
@@ -454,7 +466,7 @@ def status_table(rs: RunSet) -> Table | None:
     return Table(headers, rows, row_classes=classes, wrap={len(headers) - 1})
 
 
-SUMMARY_METRICS = ["decode_tok_s", "ttft_s", "itl_p50_s", "e2e_s", "total_tok_s", "peak_alloc_bytes"]
+SUMMARY_METRICS = ["decode_tok_s", "ttft_s", "itl_p50_s", "e2e_s", "total_tok_s", "request_throughput", "goodput_frac", "peak_alloc_bytes"]
 
 
 def summary_table(results, *, markdown: bool = True) -> str:
@@ -558,6 +570,7 @@ __all__ = [
     "write_cases_csv",
     "warning_lines",
     "SPEED_METRICS",
+    "SERVING_METRICS",
     "MEMORY_METRICS",
     "CHANNEL_METRICS",
     "fmt",

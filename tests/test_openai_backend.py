@@ -212,6 +212,43 @@ def test_the_api_key_is_sent_but_never_recorded(server, monkeypatch, caplog):
     assert SENTINEL not in str(err.value) and SENTINEL not in caplog.text
 
 
+def test_sustained_load_closed_loop_of_8_and_a_poisson_rate_with_an_slo_report(server, tmp_path):
+    """Issue 16, end to end: `gptoss bench --load closed --concurrency 8` and `--load poisson`
+    against the real server, goodput against an SLO, and the report with its plot."""
+    import subprocess
+    import sys
+
+    def bench(out, *args):
+        proc = subprocess.run(
+            [sys.executable, "-c", "from bench.cli import main; main()", "bench", "--backend", "openai",
+             "--base-url", server.base_url, "--model", str(server.checkpoint), "--efforts", "low", "--lengths", "6",
+             "--prompt-lengths", "40", "--slo", "ttft_s:30,tpot_s:5", "--out", str(out), "--quiet", "--timeout", "120", *args],
+            capture_output=True, text=True, timeout=400,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads((out / "results.json").read_text()), (out / "report.md").read_text()
+
+    doc, md = bench(tmp_path / "closed", "--load", "closed", "--concurrency", "8", "--num-requests", "16", "--warmup", "8")
+    (case,) = doc["cases"]
+    assert case["status"] == "ok", case["message"]
+    req = case["requests"]
+    assert req["n"] == 16 and req["warmup_requests"] == 8 and req["output_tokens"] == [6] * 16
+    assert all(t is not None and t > 0 for t in req["ttft_s"]) and "error" not in req
+    assert all(len(g) >= 1 for g in req["gaps_us"])  # every token timed on its own chunk(s)
+    m = case["metrics"]
+    assert m["request_throughput"]["median"] > 0 and m["error_rate"]["median"] == 0
+    assert m["goodput_frac"]["median"] == 1.0 and m["ttft_s"]["n"] == 16
+    assert case["info"]["load"]["mean_in_flight"] > 1.5  # the 8 clients overlapped on the server
+    assert "Serving load" in md and "within SLO" in md
+
+    doc, md = bench(tmp_path / "poisson", "--load", "poisson", "--request-rate", "2", "--num-requests", "8", "--warmup", "0")
+    (case,) = doc["cases"]
+    assert case["status"] == "ok", case["message"]
+    assert case["key"]["request_rate"] == 2 and case["requests"]["n"] == 8
+    assert case["info"]["schedule"]["schedule_lag_p99_s"] < 0.5
+    assert case["metrics"]["goodput_req_s"]["median"] > 0
+
+
 def test_a_stopped_server_refuses_the_connection(served):
     """Runs last in file order: stops the shared server (a later test would restart it)."""
     served.ensure_running()

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from bench.backends.timing import GenerationTiming
 from bench.results import CaseKey, LoadRecord, ModelInfo
 
+MAX_IN_FLIGHT = 1024  # an open loop without a cap still never holds more than this many requests
+
 
 @dataclass
 class Repetition:
@@ -32,6 +34,25 @@ class DecodeProfile:
     steps: int  # decode steps the figure was taken over
 
 
+@dataclass(frozen=True)
+class LoadPlan:
+    """A sustained load for one case (bench/backends/openai/load.py says how it is sent)."""
+
+    kind: str  # closed | poisson | gamma
+    concurrency: int = 1  # closed: clients; open: the most requests in flight (0: no cap)
+    rate: float | None = None  # open: requests per second; None: all at once
+    burstiness: float = 1.0  # gamma: the shape of the gaps' distribution
+    num_requests: int | None = None  # measured requests; or
+    duration_s: float | None = None  # the measured period's length
+    warmup_requests: int = 0
+    warmup_s: float = 0.0
+    seed: int = 0
+
+    @property
+    def connections(self) -> int:
+        return self.concurrency if self.concurrency > 0 else MAX_IN_FLIGHT
+
+
 class PreparedCase(Protocol):
     """A case whose prompt is built, ready to run as often as the runner asks."""
 
@@ -41,6 +62,10 @@ class PreparedCase(Protocol):
 
     def info(self) -> dict[str, Any]:
         """Facts about the counted repetitions that are not metrics (the case's ``info``)."""
+
+    # A backend that serves sustained load (``key.load`` other than waves) also has:
+    # def run_load(self, plan: LoadPlan) -> bench.results.RequestLog: the warm-up and the
+    #     measured period, every counted request recorded.
 
 
 class ProfiledCase(PreparedCase, Protocol):

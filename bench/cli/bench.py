@@ -31,6 +31,9 @@ Examples:
   gptoss bench --model synthetic:gpt-oss-120b --quant bf16 --devices 0,1   # a pipeline over two GPUs
   gptoss bench --model synthetic:gpt-oss-120b --ep 2  # torchrun: each GPU holds half the experts
   gptoss bench --backend openai --base-url http://127.0.0.1:8000/v1 --model openai/gpt-oss-20b --concurrency 1,4
+  gptoss bench --backend openai --base-url URL --model NAME --load closed --concurrency 1,8,32 --duration 60s
+  gptoss bench --backend openai --base-url URL --model NAME --load poisson --request-rate 1,4,16,inf \\
+      --num-requests 200 --slo ttft_s:2,tpot_s:0.015 --dataset prompts.jsonl --efforts low:0.5,high:0.5
 """
 
 
@@ -41,14 +44,14 @@ Examples:
 @parallel_options
 @click.option("--efforts", default=None, help="Reasoning efforts (low, medium, high)  [default: by --mode: auto runs one effort for throughput and, on real weights, all three in natural mode]")
 @click.option("--lengths", default=None, help="New tokens per request (the cap in natural mode)  [default: 128,512; 32,64 for synthetic:tiny]")
-@click.option("--prompt-lengths", default="128", show_default=True, help="Prompt tokens, chat template included.")
+@click.option("--prompt-lengths", default=None, help="Prompt tokens, chat template included.  [default: 128]")
 @click.option("--batch-sizes", default="1", show_default=True)
-@click.option("--concurrency", default="1", show_default=True, help="Requests in flight at once (--backend openai).")
+@click.option("--concurrency", default=None, help="--backend openai: requests in flight at once; clients of a closed loop; the cap of an open loop (0: none).  [default: 1; open loops: 0]")
 @click.option("--reps", type=int, default=3, show_default=True, help="Counted repetitions per case, at least.")
 @click.option("--max-reps", type=int, default=10, show_default=True, help="Repeat a case until the median decode speed's 95%% interval is within --ci-target, at most this often.")
 @click.option("--rep-time", "rep_time", default="20s", show_default=True, help="...and for no longer than this once --reps are done (a slow case stops at --reps).")
 @click.option("--ci-target", type=float, default=0.01, show_default=True, help="Half-width of that interval, relative to the median (0.01 = ±1%%).")
-@click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted runs before them.")
+@click.option("--warmup", default="1", show_default=True, help="Uncounted runs before them; with --load, uncounted requests (a number) or a period (10s).")
 @click.option("--mode", type=click.Choice(["auto", "fixed", "natural"]), default="auto", show_default=True,
               help="fixed: exactly the asked tokens (throughput); natural: the model stops when it wants (tokens per channel, "
                    "time to the answer); auto: fixed at one effort, plus natural for every effort on real weights.")
@@ -66,25 +69,30 @@ Examples:
 @click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
 @click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--api-key-env", default=None, help="--backend openai: the environment variable holding the API key (never written anywhere).")
-@click.option("--timeout", "request_timeout_s", type=float, default=300.0, show_default=True, help="--backend openai: seconds per request.")
+@click.option("--timeout", "request_timeout_s", type=float, default=300.0, show_default=True, help="--backend openai: seconds per request, the whole request bounded.")
+@click.option("--load", "load", type=click.Choice(["waves", "closed", "poisson", "gamma"]), default="waves", show_default=True,
+              help="--backend openai: waves of --concurrency requests per repetition; closed: --concurrency clients sending back to back; poisson/gamma: requests arriving at --request-rate.")
+@click.option("--request-rate", default=None, help="--load poisson|gamma: requests per second (comma list; inf sends all at once).")
+@click.option("--burstiness", default=None, help="--load gamma: the shape of the gaps between arrivals (comma list; 1 is Poisson, below 1 burstier).  [default: 1]")
+@click.option("--num-requests", type=int, default=None, help="--load: counted requests per case.  [default: 100]")
+@click.option("--duration", default=None, help="--load: the counted period per case instead (60s, 5m).")
+@click.option("--slo", default=None, help="--load: goodput against per-request bounds in seconds, e.g. ttft_s:2,tpot_s:0.015.")
+@click.option("--dataset", type=click.Path(dir_okay=True, path_type=Path), default=None,
+              help="--load: prompts from a JSONL file ({\"prompt\"} or {\"messages\"}, optional output_len) or ShareGPT-style JSON.")
 @quiet_option
 @click.pass_context
-def command(ctx, model, backend, device, devices, tp, ep, rank_worker, efforts, lengths, prompt_lengths, batch_sizes,
-            concurrency, reps, max_reps, rep_time, ci_target, warmup, mode, quant, caches, attn, decodes, out_dir, resume,
-            max_time, no_report, measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, quiet):
-    place = placement(backend, device, devices, tp, ep, rank_worker)
+def command(ctx, devices, tp, ep, rank_worker, **options):
+    place = placement(options["backend"], options["device"], devices, tp, ep, rank_worker)
     with rank_context(place):
-        _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps,
-             max_reps, rep_time, ci_target, warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time,
-             no_report, measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s,
-             quiet or not place.main)
+        _run(ctx, place, **{**options, "quiet": options["quiet"] or not place.main})
 
 
-def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, max_reps,
+def _run(ctx, place, *, model, backend, device, efforts, lengths, prompt_lengths, batch_sizes, concurrency, reps, max_reps,
          rep_time, ci_target, warmup, mode, quant, caches, attn, decodes, out_dir, resume, max_time, no_report,
-         measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, quiet):
-    from bench.sweep.config import (BenchConfig, decodes_for, default_lengths, parse_duration, parse_int_list, parse_list,
-                                    plan_efforts)
+         measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, load, request_rate, burstiness,
+         num_requests, duration, slo, dataset, quiet):
+    from bench.sweep.config import (BenchConfig, decodes_for, default_lengths, parse_duration, parse_efforts, parse_int_list,
+                                    parse_list, parse_positive_floats, parse_rates, parse_warmup, plan_efforts)
     from bench.results import CACHES, EFFORTS, QUANTS
     from bench.sweep.runner import Interrupted
     from bench.sweep.session import BenchRun
@@ -95,11 +103,16 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
         raise UserError("--decode is for in-process runs (a server decodes its own way); drop it with --backend openai.")
     if place.kind != "single" and decodes is not None and "graph" in decodes:
         raise UserError(f"--decode graph captures one GPU's forward; a {place.kind} layout decodes with --decode generate.")
-    asked = parse_list(efforts, "--efforts", EFFORTS) if efforts is not None else None
-    if backend == "openai":  # a server's weights are unknown here: the efforts asked, in the mode asked
-        plan = plan_efforts("fixed" if mode == "auto" else mode, asked or list(EFFORTS), synthetic=False)
+    if backend == "openai":  # a server's weights are unknown here: the efforts asked (or a mix), in the mode asked
+        asked = parse_efforts(efforts) if efforts is not None else None
+        plan = plan_efforts("natural" if mode == "natural" else "fixed", asked or list(EFFORTS), synthetic=False)
+        if asked is None:
+            plan.notes = []  # every effort by default, as servers have always been measured here
     else:
+        asked = parse_list(efforts, "--efforts", EFFORTS) if efforts is not None else None
         plan = plan_efforts(mode, asked, synthetic=ref.kind == "synthetic")
+    warmup_n, warmup_s = parse_warmup(warmup, sustained=load != "waves")
+    open_loop = load in ("poisson", "gamma")
     cfg = BenchConfig(
         model=model,
         backend=backend,
@@ -110,14 +123,15 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
         efforts=plan.efforts,
         natural_efforts=plan.natural_efforts,
         lengths=parse_int_list(lengths, "--lengths") if lengths else default_lengths(ref),
-        prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths"),
+        prompt_lengths=parse_int_list(prompt_lengths, "--prompt-lengths") if prompt_lengths is not None else [128],
         batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
-        concurrency=parse_int_list(concurrency, "--concurrency"),
+        concurrency=(parse_int_list(concurrency, "--concurrency", minimum=0 if open_loop else 1) if concurrency is not None
+                     else [0 if open_loop else 1]),
         reps=reps,
         max_reps=max_reps,
         rep_time_s=parse_duration(rep_time, "--rep-time"),
         ci_target=ci_target,
-        warmup=warmup,
+        warmup=warmup_n,
         mode=mode,
         quants=parse_list(quant, "--quant", QUANTS),
         caches=parse_list(caches, "--cache", CACHES),
@@ -130,7 +144,25 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
         base_url=base_url,
         api_key_env=api_key_env,
         request_timeout_s=request_timeout_s,
+        load=load,
+        request_rates=parse_rates(request_rate) if request_rate is not None else [],
+        burstiness=parse_positive_floats(burstiness, "--burstiness") if burstiness is not None else [1.0],
+        num_requests=num_requests,
+        duration_s=parse_duration(duration, "--duration") if duration is not None else None,
+        warmup_s=warmup_s,
+        slo=slo,
+        dataset=str(dataset) if dataset is not None else None,
     )
+    if slo is not None:
+        from bench.results.serving import Slo
+
+        cfg.slo = Slo.parse(slo).text
+    if dataset is not None:
+        from bench.models.dataset import read_dataset
+
+        if prompt_lengths is not None:
+            raise UserError("--dataset brings its own prompts; drop --prompt-lengths.")
+        read_dataset(dataset)  # a malformed file fails here, in one sentence, before any request
     run = BenchRun(cfg, ref, out_dir, resume=resume, notes=plan.notes, main=place.main)  # a wrong --out or --resume fails before any download
     if place.needs_launch:
         fetch_once(ref, cache_dir, revision, progress=not quiet)
@@ -144,7 +176,7 @@ def _run(ctx, place, model, backend, device, efforts, lengths, prompt_lengths, b
 
         engine = OpenAIBackend(model, OpenAIOptions(base_url=base_url, api_key_env=api_key_env,
                                                     request_timeout_s=request_timeout_s, seed=cfg.seed,
-                                                    natural_cap=cfg.natural_cap))
+                                                    natural_cap=cfg.natural_cap, dataset=cfg.dataset))
     else:
         from bench.backends.transformers.backend import TransformersBackend, TransformersOptions
 

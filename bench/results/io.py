@@ -14,6 +14,7 @@ from typing import Any
 from bench.results.environment import summarize_environment
 from bench.results.errors import ResultsError
 from bench.results.records import SCHEMA_ID, CaseKey, Results
+from bench.results.requests import column_problem, compact_json, shortened
 from bench.results.stats import Stat
 
 SCHEMA_PREFIX = "gptoss-harness/results/"
@@ -30,6 +31,7 @@ def validate(doc: dict, source: str = "results") -> None:
     """Raise ResultsError with one readable sentence when ``doc`` does not fit the schema."""
     import jsonschema
 
+    doc = _requests_checked(doc, source)
     validator = jsonschema.Draft202012Validator(json_schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
@@ -39,6 +41,45 @@ def validate(doc: dict, source: str = "results") -> None:
             f"{source} is not a valid gptoss-harness results file ({where}: {first.message}); "
             "re-run `gptoss bench` to produce a new one."
         )
+
+
+def _requests_checked(doc: dict, source: str) -> dict:
+    """Per-request columns (bench.results.requests) are checked in Python, and the schema sees
+    them shortened: validating a million values one by one would take minutes."""
+    cases = doc.get("cases") if isinstance(doc, dict) else None
+    if not isinstance(cases, list) or not any(isinstance(c, dict) and isinstance(c.get("requests"), dict) for c in cases):
+        return doc
+    light = []
+    for i, c in enumerate(cases):
+        if isinstance(c, dict) and isinstance(c.get("requests"), dict):
+            problem = column_problem(c["requests"])
+            if problem:
+                raise ResultsError(
+                    f"{source} is not a valid gptoss-harness results file (cases/{i}/requests: {problem}); "
+                    "re-run `gptoss bench` to produce a new one."
+                )
+            c = {**c, "requests": shortened(c["requests"])}
+        light.append(c)
+    return {**doc, "cases": light}
+
+
+def _dump(doc: dict) -> str:
+    """The document as indented JSON, with each case's per-request columns one line per column."""
+    blocks: dict[str, dict] = {}
+    cases = []
+    for i, c in enumerate(doc.get("cases", [])):
+        if isinstance(c.get("requests"), dict):
+            marker = f"@@gptoss-requests-{i}@@"
+            blocks[json.dumps(marker)] = c["requests"]
+            c = {**c, "requests": marker}
+        cases.append(c)
+    text = json.dumps({**doc, "cases": cases}, indent=1, allow_nan=False)
+    for marker, block in blocks.items():
+        at = text.index(marker)
+        indent = text[text.rindex("\n", 0, at) + 1: at].split('"')[0]
+        indent = " " * (len(indent) - len(indent.lstrip(" ")))
+        text = text.replace(marker, compact_json(block, indent), 1)
+    return text
 
 
 def _upgrade_0_to_1(doc: dict) -> dict:
@@ -132,7 +173,7 @@ def save(results: Results, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json.tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1, allow_nan=False)
+            f.write(_dump(doc))
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    unit: str  # "s", "tok/s", "bytes", "tokens", "fraction"
+    unit: str  # "s", "tok/s", "req/s", "bytes", "tokens", "fraction"
     higher_is_better: bool
     phase: str  # "case" or "load"
     description: str
@@ -41,6 +41,24 @@ METRICS: dict[str, MetricSpec] = {
         _M("gpu_busy_frac", "fraction", True, "case", "GPU kernel time over wall time per decode step (torch.profiler, one extra repetition)"),
         _M("energy_j_per_tok", "J/tok", False, "case", "GPU energy per generated token (NVML energy counter, every GPU that holds weights)"),
         _M("avg_power_w", "W", False, "case", "average GPU power during a repetition"),
+        _M("tpot_s", "s", False, "case", "time per output token after the first, of one request"),
+        # Sustained load (--load closed|poisson|gamma): one value per case, from its request records.
+        _M("request_throughput", "req/s", True, "case", "requests completed per second over the measured period"),
+        _M("error_rate", "fraction", False, "case", "share of the counted requests that failed"),
+        _M("goodput_frac", "fraction", True, "case", "share of the counted requests that succeeded within every --slo bound"),
+        _M("goodput_req_s", "req/s", True, "case", "requests per second that succeeded within every --slo bound"),
+        _M("ttft_p50_s", "s", False, "case", "time to first token over the requests, median"),
+        _M("ttft_p90_s", "s", False, "case", "time to first token over the requests, 90th percentile"),
+        _M("ttft_p99_s", "s", False, "case", "time to first token over the requests, 99th percentile"),
+        _M("tpot_p50_s", "s", False, "case", "time per output token over the requests, median"),
+        _M("tpot_p90_s", "s", False, "case", "time per output token over the requests, 90th percentile"),
+        _M("tpot_p99_s", "s", False, "case", "time per output token over the requests, 99th percentile"),
+        _M("e2e_p50_s", "s", False, "case", "end-to-end time over the requests, median"),
+        _M("e2e_p90_s", "s", False, "case", "end-to-end time over the requests, 90th percentile"),
+        _M("e2e_p99_s", "s", False, "case", "end-to-end time over the requests, 99th percentile"),
+        _M("itl_all_p50_s", "s", False, "case", "every inter-token gap of every request, median"),
+        _M("itl_all_p90_s", "s", False, "case", "every inter-token gap of every request, 90th percentile"),
+        _M("itl_all_p99_s", "s", False, "case", "every inter-token gap of every request, 99th percentile"),
         _M("warmup_s", "s", False, "case", "wall time of the uncounted warm-up runs (torch.compile, autotuning and CUDA graph capture land here)"),
         _M("download_s", "s", False, "load", "download of the checkpoint"),
         _M("load_s", "s", False, "load", "from_pretrained"),

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from bench.results.layout import Layout, known_fields
+from bench.results.requests import RequestLog
 from bench.results.stats import Stat
 from diagnostics.meta import now_iso
 
@@ -22,6 +23,19 @@ CACHES = ("dynamic", "static")
 # --backend openai.
 DECODES = ("generate", "graph")
 STATUSES = ("ok", "oom", "error", "skipped")
+LOADS = ("waves", "closed", "poisson", "gamma")  # how a server's requests are sent (--load)
+
+
+def effort_mix(effort: str) -> tuple[tuple[str, float], ...]:
+    """A key's effort as (effort, share) pairs: ``"high"`` -> (("high", 1.0),); a mix such as
+    ``"low:0.5+high:0.5"`` (each request draws its effort with these shares) -> its pairs."""
+    if ":" not in effort:
+        return ((effort, 1.0),)
+    pairs = []
+    for part in effort.split("+"):
+        name, _, share = part.partition(":")
+        pairs.append((name, float(share)))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -40,25 +54,49 @@ class CaseKey:
     cache: str = "dynamic"
     quant: str = "auto"
     attn: str = "auto"
-    concurrency: int = 1
+    concurrency: int = 1  # --backend openai: requests at once (open loops: the cap, 0 for none)
     decode: str = "generate"
+    # --backend openai, sustained load: the load model, its request rate (req/s; None with an open
+    # loop: all at once) and burstiness (gamma), and the prompts' file (then prompt_len is 0).
+    # Left out of the file (and of the id) at their defaults, so older files and ids stay the same.
+    load: str = "waves"
+    request_rate: float | None = None
+    burstiness: float | None = None
+    dataset: str | None = None
 
     @property
     def id(self) -> str:
-        # A graph case says so at the end; generate and server ids are those of files written
-        # before the decode axis existed, so history and compare keep matching them.
+        # A graph case says so after the concurrency; generate and server ids are those of files
+        # written before the decode axis existed, so history and compare keep matching them.
         tail = f"/{self.decode}" if self.decode not in ("generate", "server") else ""
-        return (
+        text = (
             f"{self.effort}/out{self.output_len}/in{self.prompt_len}/b{self.batch_size}/"
             f"{self.mode}/{self.cache}/{self.quant}/{self.attn}/c{self.concurrency}{tail}"
         )
+        if self.load != "waves":
+            text += f"/{self.load}"
+            if self.load in ("poisson", "gamma"):
+                text += "-rinf" if self.request_rate is None else f"-r{self.request_rate:g}"
+            if self.burstiness is not None:
+                text += f"-b{self.burstiness:g}"
+        if self.dataset:
+            text += f"/ds:{self.dataset}"
+        return text
+
+    @property
+    def open_loop(self) -> bool:
+        return self.load in ("poisson", "gamma")
 
     def load_group(self) -> tuple[str, str]:
         """Cases that share this need no reload between them."""
         return (self.quant, self.attn)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for name, default in (("load", "waves"), ("request_rate", None), ("burstiness", None), ("dataset", None)):
+            if d[name] == default:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "CaseKey":
@@ -81,13 +119,14 @@ class CaseResult:
     # Free-form facts about the case that are not metrics: e.g. the stop reasons in natural mode,
     # the token counts the server reported.
     info: dict[str, Any] = field(default_factory=dict)
+    requests: RequestLog | None = None  # a sustained-load case: every counted request
 
     def median(self, metric: str) -> float | None:
         stat = self.metrics.get(metric)
         return stat.median if stat else None
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "key": self.key.to_dict(),
             "id": self.key.id,
             "status": self.status,
@@ -98,6 +137,9 @@ class CaseResult:
             "metrics": {name: stat.to_dict() for name, stat in self.metrics.items()},
             "info": self.info,
         }
+        if self.requests is not None:
+            d["requests"] = self.requests.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "CaseResult":
@@ -110,6 +152,7 @@ class CaseResult:
             started_at=d.get("started_at"),
             duration_s=d.get("duration_s"),
             info=dict(d.get("info", {})),
+            requests=RequestLog.from_dict(d["requests"]) if isinstance(d.get("requests"), dict) else None,
         )
 
 

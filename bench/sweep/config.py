@@ -8,12 +8,14 @@ implementation need a reload, nothing else does.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import asdict, dataclass, field
 
-from bench.results import DECODES, EFFORTS, MODES, CaseKey
+from bench.results import DECODES, EFFORTS, LOADS, MODES, CaseKey, effort_mix
 from diagnostics.errors import UserError
 from diagnostics.modelref import DEFAULT_MODEL, SYNTHETIC, ModelRef
+from diagnostics.redact import redact_url
 
 
 @dataclass
@@ -52,9 +54,21 @@ class BenchConfig:
     base_url: str | None = None
     api_key_env: str | None = None
     request_timeout_s: float = 300.0
+    # openai backend, sustained load (--load closed|poisson|gamma; waves is one burst per repetition)
+    load: str = "waves"
+    request_rates: list[float | None] = field(default_factory=list)  # open loops; None: inf (all at once)
+    burstiness: list[float] = field(default_factory=lambda: [1.0])
+    num_requests: int | None = None  # measured requests per case, or
+    duration_s: float | None = None  # the measured period per case
+    warmup_s: float | None = None  # a warm-up period instead of --warmup requests
+    slo: str | None = None  # e.g. "ttft_s:2,tpot_s:0.015": goodput
+    dataset: str | None = None  # a JSONL / ShareGPT file of prompts
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d.get("base_url"):
+            d["base_url"] = redact_url(d["base_url"])  # a key in its query string is never written
+        return d
 
     def cases(self) -> list[CaseKey]:
         """All cases, grouped by load (quant, attn) so each group needs one load.
@@ -68,6 +82,8 @@ class BenchConfig:
         attns = ["server"] if server else self.attns
         concurrency = self.concurrency if server else [1]
         decodes = ["server"] if server else self.decodes
+        prompt_lengths = [0] if self.dataset else self.prompt_lengths  # a dataset brings its prompts
+        dataset = dataset_name(self.dataset) if self.dataset else None
         fixed, natural = self.mode_efforts()
         # The natural cases of the default plan measure what an effort costs in tokens and time to
         # the answer: one cap (the longest length) and one decode mode are enough for that.
@@ -80,12 +96,13 @@ class BenchConfig:
                 for mode, efforts, lengths in (("fixed", fixed, self.lengths), ("natural", natural, natural_lengths)):
                     if mode == "natural" and decode not in natural_decodes:
                         continue
-                    for cache, batch, prompt_len, output_len, effort, conc in itertools.product(
-                        caches, self.batch_sizes, self.prompt_lengths, lengths, efforts, concurrency
+                    for cache, batch, prompt_len, output_len, effort, conc, (rate, burst) in itertools.product(
+                        caches, self.batch_sizes, prompt_lengths, lengths, efforts, concurrency, self.arrivals()
                     ):
                         keys.append(CaseKey(effort=effort, output_len=output_len, prompt_len=prompt_len,
                                             batch_size=batch, mode=mode, cache=cache, quant=quant, attn=attn,
-                                            concurrency=conc, decode=decode))
+                                            concurrency=conc, decode=decode, load=self.load, request_rate=rate,
+                                            burstiness=burst, dataset=dataset))
         return keys
 
     def mode_efforts(self) -> tuple[list[str], list[str]]:
@@ -94,6 +111,39 @@ class BenchConfig:
             return [], self.natural_efforts or self.efforts
         return self.efforts, self.natural_efforts
 
+
+    def arrivals(self) -> list[tuple[float | None, float | None]]:
+        """The (request rate, burstiness) axes of the load model: open loops only."""
+        if self.load not in ("poisson", "gamma"):
+            return [(None, None)]
+        bursts = self.burstiness if self.load == "gamma" else [None]
+        return list(itertools.product(self.request_rates, bursts))
+
+    def load_plan(self, key: CaseKey):
+        """How a sustained-load case is sent (bench.backends.base.LoadPlan)."""
+        from bench.backends.base import LoadPlan
+
+        return LoadPlan(
+            kind=key.load,
+            concurrency=key.concurrency,
+            rate=key.request_rate,
+            burstiness=key.burstiness or 1.0,
+            num_requests=None if self.duration_s is not None else (self.num_requests or DEFAULT_NUM_REQUESTS),
+            duration_s=self.duration_s,
+            warmup_requests=0 if self.warmup_s else self.warmup,
+            warmup_s=self.warmup_s or 0.0,
+            seed=self.seed,
+        )
+
+
+DEFAULT_NUM_REQUESTS = 100  # per sustained-load case, when neither --num-requests nor --duration is given
+
+
+def dataset_name(path: str) -> str:
+    """How a case key names a --dataset file: its name without the suffix."""
+    from pathlib import Path
+
+    return Path(path).stem or "dataset"
 
 # ---- the default plan -------------------------------------------------------------------------
 
@@ -214,6 +264,60 @@ def parse_duration(text: str, option: str = "--max-time") -> float:
     return value * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}[unit]
 
 
+def parse_warmup(text: str, sustained: bool) -> tuple[int, float | None]:
+    """``--warmup``: a number of uncounted runs (requests under --load), or with --load a period
+    such as ``10s`` -> (count, seconds or None)."""
+    value = str(text).strip()
+    if value.isdigit():
+        return int(value), None
+    if not sustained:
+        raise UserError(f"--warmup got {text!r}; give a whole number of uncounted runs, e.g. --warmup 1.")
+    m = _DURATION.match(value)
+    if not m or not value[-1:].isalpha():
+        raise UserError(f"--warmup got {text!r}; give a number of requests (e.g. 8) or a period with its unit (e.g. 10s).")
+    return 0, parse_duration(value, "--warmup")
+
+
+def parse_efforts(text: str) -> list[str]:
+    """``low,high`` -> two cases; ``low:0.5,high:0.5`` -> one case whose requests draw their
+    effort with these shares (normalised to sum to 1, written ``low:0.5+high:0.5``)."""
+    items = parse_list(text, "--efforts")
+    if not any(":" in x for x in items):
+        return parse_list(text, "--efforts", EFFORTS)
+    shares: dict[str, float] = {}
+    for item in items:
+        name, _, share = item.partition(":")
+        try:
+            value = float(share)
+        except ValueError:
+            value = -1.0
+        if name not in EFFORTS or not value > 0 or not math.isfinite(value):
+            raise UserError(f"--efforts got {item!r}; a mix gives every effort a positive share, e.g. --efforts low:0.5,high:0.5.")
+        shares[name] = shares.get(name, 0.0) + value
+    total = sum(shares.values())
+    return ["+".join(f"{name}:{value / total:.4g}" for name, value in shares.items())]
+
+
+def _positive(item: str, option: str, example: str) -> float:
+    try:
+        value = float(item)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or not math.isfinite(value):
+        raise UserError(f"{option} got {item!r}; give numbers above 0, e.g. {option} {example}.")
+    return value
+
+
+def parse_rates(text: str) -> list[float | None]:
+    """``--request-rate 1,4,inf`` -> [1.0, 4.0, None] (None: every request at once)."""
+    return [None if item.lower() in ("inf", "infinity") else _positive(item, "--request-rate", "1,4,inf (requests per second)")
+            for item in parse_list(text, "--request-rate")]
+
+
+def parse_positive_floats(text: str, option: str) -> list[float]:
+    return [_positive(item, option, "0.5,1,2") for item in parse_list(text, option)]
+
+
 def validate(cfg: BenchConfig) -> None:
     if cfg.reps < 1:
         raise UserError("--reps must be at least 1.")
@@ -226,7 +330,9 @@ def validate(cfg: BenchConfig) -> None:
     if cfg.rep_time_s < 0 or not 0 < cfg.ci_target < 1:
         raise UserError("--rep-time must be zero or more and --ci-target between 0 and 1 (0.01 is ±1%).")
     for effort in [*cfg.efforts, *cfg.natural_efforts]:
-        if effort not in EFFORTS:
+        if effort not in EFFORTS and not (cfg.backend == "openai" and all(e in EFFORTS for e, _ in _mix(effort))):
+            if ":" in effort:
+                raise UserError("--efforts with shares (a mix such as low:0.5,high:0.5) is for --backend openai; give plain efforts, e.g. --efforts low,high.")
             raise UserError(f"--efforts got {effort!r}; use low, medium or high.")
     if cfg.backend == "openai" and not cfg.base_url:
         raise UserError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:8000/v1.")
@@ -234,3 +340,49 @@ def validate(cfg: BenchConfig) -> None:
         raise UserError("--backend openai sends one sequence per request; drop --batch-sizes and use --concurrency.")
     if cfg.backend != "openai" and any(c != 1 for c in cfg.concurrency):
         raise UserError("--concurrency is for --backend openai; in-process runs sweep --batch-sizes instead.")
+    _validate_load(cfg)
+
+
+def _mix(effort: str) -> tuple[tuple[str, float], ...]:
+    try:
+        return effort_mix(effort)
+    except ValueError:
+        return (("?", 0.0),)
+
+
+def _validate_load(cfg: BenchConfig) -> None:
+    """The sustained-load options: each one sentence when it does not fit the others."""
+    load = cfg.load
+    if load not in LOADS:
+        raise UserError(f"--load got {load!r}; use one of {', '.join(LOADS)}.")
+    if cfg.backend != "openai":
+        for given, option in ((load != "waves", "--load"), (cfg.dataset, "--dataset"), (cfg.slo, "--slo"),
+                              (cfg.num_requests is not None, "--num-requests"), (cfg.duration_s is not None, "--duration")):
+            if given:
+                raise UserError(f"{option} is for --backend openai (a server); in-process runs sweep --batch-sizes instead.")
+        return
+    open_loop = load in ("poisson", "gamma")
+    if open_loop and not cfg.request_rates:
+        raise UserError(f"--load {load} needs --request-rate (requests per second, e.g. --request-rate 1,4,inf).")
+    if not open_loop and cfg.request_rates:
+        raise UserError(f"--request-rate is for --load poisson or gamma (an open loop); --load {load} sends by --concurrency.")
+    if load != "gamma" and cfg.burstiness != [1.0]:
+        raise UserError("--burstiness is for --load gamma; drop it, or use --load gamma.")
+    if load == "waves":
+        for given, option in ((cfg.num_requests is not None, "--num-requests"), (cfg.duration_s is not None, "--duration"),
+                              (cfg.warmup_s is not None, "--warmup with a duration"), (cfg.slo, "--slo")):
+            if given:
+                raise UserError(f"{option} is for a sustained load; add --load closed, poisson or gamma.")
+        return
+    if cfg.num_requests is not None and cfg.duration_s is not None:
+        raise UserError("give either --num-requests or --duration per case, not both.")
+    if cfg.num_requests is not None and cfg.num_requests < 1:
+        raise UserError("--num-requests must be at least 1.")
+    if cfg.duration_s is not None and not cfg.duration_s > 0:
+        raise UserError("--duration must be longer than 0 s, e.g. --duration 60s.")
+    if None in cfg.request_rates and cfg.duration_s is not None:
+        raise UserError("--request-rate inf sends every request at once, so it needs --num-requests, not --duration.")
+    if load == "closed" and any(c < 1 for c in cfg.concurrency):
+        raise UserError("--load closed needs --concurrency of at least 1 (the number of clients).")
+    if any(c > 1024 for c in cfg.concurrency):
+        raise UserError("--concurrency above 1024 is not supported; lower it.")

@@ -21,6 +21,7 @@ from bench.backends.timing import case_samples, clock, concurrent_samples
 from bench.models.ranks import agree
 from bench.results import METRICS, CaseKey, CaseResult, LoadRecord, Stat
 from bench.results.layout import Layout
+from bench.results.serving import Slo, aggregate, load_facts
 from bench.sweep.budget import Budget
 from bench.sweep.config import BenchConfig
 from bench.sweep.journal import Journal
@@ -190,6 +191,8 @@ def run_case(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
 def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
              weights_path: str | None, profile: bool) -> CaseResult:
     prepared = backend.prepare(key)
+    if key.load != "waves":
+        return _measure_load(prepared, key, cfg, trackers, weights_path)
     started = clock()
     for _ in range(cfg.warmup):
         prepared.once(counted=False)
@@ -214,22 +217,24 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
     if profile and hasattr(prepared, "profile"):
         _add_gpu_busy(prepared, key, samples, profiled)
     info = {**prepared.info(), **profiled}
-    for tracker in trackers:
-        tracked = tracker.collect()
-        info.update(tracked.info)
-        for name, values in tracked.samples.items():
-            samples.setdefault(name, []).extend(values)
+    _collect(trackers, info, samples)
     energy = samples.pop("energy_j", None)
     if energy and len(energy) == len(rep_tokens) and all(rep_tokens):
         samples["energy_j_per_tok"] = [j / n for j, n in zip(energy, rep_tokens)]
     if cfg.warmup:
         samples["warmup_s"] = [warmup_s]
+    return _measured(key, samples, weights_path, info)
+
+
+def _measured(key: CaseKey, samples: dict[str, list[float]], weights_path: str | None, info: dict,
+              requests=None) -> CaseResult:
     return CaseResult(
         key=key,
         status="ok",
         metrics={name: Stat.of(values) for name, values in samples.items() if name in METRICS},
         weights_path=weights_path,
         info=info,
+        requests=requests,
     )
 
 
@@ -275,3 +280,30 @@ def _add_gpu_busy(prepared, key: CaseKey, samples: dict[str, list[float]], info:
     samples["gpu_busy_frac"] = [measured.kernel_s_per_step / wall_per_step]
     info["profile"] = {"kernel_ms_per_step": measured.kernel_s_per_step * 1000, "steps": measured.steps,
                        "wall_ms_per_step": wall_per_step * 1000}
+
+
+def _collect(trackers: list[Tracker], info: dict, samples: dict[str, list[float]]) -> None:
+    """What the trackers saw during the counted work, into the case's info and samples."""
+    for tracker in trackers:
+        tracked = tracker.collect()
+        info.update(tracked.info)
+        for name, values in tracked.samples.items():
+            samples.setdefault(name, []).extend(values)
+
+
+def _measure_load(prepared, key: CaseKey, cfg: BenchConfig, trackers: list[Tracker],
+                  weights_path: str | None) -> CaseResult:
+    """A sustained load: one run with its own warm-up; the metrics are computed afterwards from
+    its per-request records, which the case keeps."""
+    with ExitStack() as stack:
+        for tracker in trackers:
+            stack.enter_context(tracker.track())
+        log = prepared.run_load(cfg.load_plan(key))
+    slo = Slo.parse(cfg.slo) if cfg.slo else None
+    samples = aggregate(log, slo)
+    info = prepared.info()
+    info["load"] = load_facts(log)
+    if slo is not None:
+        info["slo"] = slo.text
+    _collect(trackers, info, samples)
+    return _measured(key, samples, weights_path, info, requests=log)

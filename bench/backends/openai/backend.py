@@ -1,10 +1,13 @@
 """The ``openai`` backend: benchmark an OpenAI-compatible server (vLLM, SGLang, TGI, ``transformers
 serve``) over HTTP with streaming chat completions.
 
-One repetition of a case is one wave of ``key.concurrency`` requests fired at once; each request
-is recorded as a ``GenerationTiming`` (start, one arrival per network read that carried new text,
+One repetition of a case is one wave of ``key.concurrency`` requests fired at once (a sustained
+load, ``--load closed|poisson|gamma``, is ``sustained``'s); each request is recorded as a
+``GenerationTiming`` (start, one arrival per network read that carried new text,
 end), so the runner derives TTFT, inter-token latency, decode and total tokens/s with the same
-code as for the in-process backend. The pieces: ``client`` (HTTP, one request or a wave),
+code as for the in-process backend. The pieces: ``client`` (asyncio HTTP: one request, a wave,
+or a pool for a load), ``load`` (when each request of a sustained load is sent), ``sustained``
+(a case under sustained load: its requests and their records),
 ``sse`` (the event stream, parsed from bytes), ``tokens`` (counting, usage, channels),
 ``prompts`` (sizing a prompt to a token count), ``errors``.
 
@@ -63,6 +66,7 @@ class OpenAIOptions:
     request_timeout_s: float = 300.0
     seed: int = 0
     natural_cap: int | None = None  # natural mode: the most new tokens (default: the case's length)
+    dataset: str | None = None  # --dataset: a JSONL / ShareGPT file of prompts (sustained load)
 
 
 class OpenAIBackend:
@@ -90,6 +94,7 @@ class OpenAIBackend:
         self._negotiated = False
         self._stream_usage = False  # the probe stream ended with a usage object
         self._prompts: dict[tuple[str, int], SizedPrompt] = {}
+        self._dataset = None
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIBackend(base_url={self.client.endpoint.display!r}, model={self.model!r})"
@@ -159,10 +164,15 @@ class OpenAIBackend:
                 f"the openai backend sends one sequence per request (batch size {key.batch_size} asked); "
                 "use --concurrency for several requests at once."
             )
-        if not 1 <= key.concurrency <= MAX_CONCURRENCY:
-            raise ServerError(f"concurrency {key.concurrency} is outside 1..{MAX_CONCURRENCY}; lower --concurrency.")
+        lowest = 0 if key.open_loop else 1  # an open loop may have no cap
+        if not lowest <= key.concurrency <= MAX_CONCURRENCY:
+            raise ServerError(f"concurrency {key.concurrency} is outside {lowest}..{MAX_CONCURRENCY}; lower --concurrency.")
         if not self._negotiated:
             self._negotiate()
+        if key.load != "waves":
+            from bench.backends.openai.sustained import SustainedCase
+
+            return SustainedCase.build(self, key)
         prompt = self.prompt(key.effort, key.prompt_len)
         if key.mode == "natural":
             body = self._body(key.effort, prompt.text, self.options.natural_cap or key.output_len, fixed=False)
@@ -193,10 +203,12 @@ class OpenAIBackend:
             return "generation_config"
         return "none"
 
-    def _body(self, effort: str, text: str, max_tokens: int, *, fixed: bool, stream: bool = True) -> dict[str, Any]:
+    def _body(self, effort: str, text: str | list[dict[str, str]], max_tokens: int, *, fixed: bool,
+              stream: bool = True) -> dict[str, Any]:
+        """A request body: ``text`` is the user message, or the whole conversation."""
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "user", "content": text}],
+            "messages": [{"role": "user", "content": text}] if isinstance(text, str) else text,
             "max_tokens": int(max_tokens),
             "temperature": 0,
             "stream": stream,
@@ -247,6 +259,16 @@ class OpenAIBackend:
         raise last
 
     # ---- prompts -------------------------------------------------------------------------
+
+    def dataset(self):
+        """The --dataset file's requests, read once; output lengths of ShareGPT answers counted
+        with the served checkpoint's tokenizer when there is one."""
+        if self._dataset is None:
+            from bench.models.dataset import read_dataset
+
+            tokenizer = self.counter.tokenizer
+            self._dataset = read_dataset(self.options.dataset, self.counter.count if tokenizer is not None else None)
+        return self._dataset
 
     def prompt(self, effort: str, prompt_len: int) -> SizedPrompt:
         """The user message for a case, sized once per (effort, length)."""

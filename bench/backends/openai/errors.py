@@ -3,7 +3,6 @@ transport failures and HTTP error bodies."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import ssl
@@ -49,27 +48,39 @@ def error_text(raw: bytes) -> str:
 
 
 def transport_error(exc: BaseException, where: str, what: str, timeout: float,
-                    scrub: Callable[[str], str] = str) -> ServerError:
+                    scrub: Callable[[str], str] = str, answered: bool = False) -> ServerError:
     """One clear sentence for a failure below HTTP (connection, DNS, TLS, a cut stream); an
-    unexpected exception's own text is shown through ``scrub`` (which removes the API key)."""
+    unexpected exception's own text is shown through ``scrub`` (which removes the API key).
+    ``answered``: the status line had come when it failed."""
+    import aiohttp
+
     if isinstance(exc, ServerError):
         return exc
+    if isinstance(exc, aiohttp.ClientConnectorError):  # could not connect: look at the cause
+        cause = exc.os_error
+        if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError)):
+            return ServerError(f"TLS failed with {where} ({one_line(scrub(str(cause or exc)), 120)}); check --base-url.")
+        exc = cause if isinstance(cause, BaseException) else exc
     if isinstance(exc, ConnectionRefusedError):
         return ServerError(f"nothing is listening at {where} (connection refused); start the server or fix --base-url.")
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return ServerError(f"the server at {where} did not answer {what} within {timeout:g} s (--timeout).")
     if isinstance(exc, socket.gaierror):
         return ServerError(f"cannot resolve the host of {where}; fix --base-url.")
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return ServerError(f"the server at {where} closed the connection without answering {what}.")
-    if isinstance(exc, http.client.IncompleteRead):
+    if isinstance(exc, aiohttp.ClientPayloadError):
         return ServerError(f"the stream from {where} was cut in the middle of {what}.")
-    if isinstance(exc, (http.client.BadStatusLine, http.client.LineTooLong, http.client.HTTPException)):
-        return ServerError(f"the server at {where} did not answer {what} with HTTP ({type(exc).__name__}); check --base-url.")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        if answered:
+            return ServerError(f"the stream from {where} was cut in the middle of {what}.")
+        return ServerError(f"the server at {where} closed the connection without answering {what}.")
+    if isinstance(exc, aiohttp.ClientResponseError):  # the answer is not HTTP (a bad status line, bad headers)
+        return ServerError(f"the server at {where} did not answer {what} with HTTP ({one_line(scrub(exc.message or type(exc).__name__), 80)}); check --base-url.")
     if isinstance(exc, ssl.SSLError):
         return ServerError(f"TLS failed with {where} ({one_line(exc.reason or str(exc), 120)}); check --base-url.")
     if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
         return ServerError(f"the server at {where} dropped the connection during {what}.")
+    if isinstance(exc, aiohttp.ClientOSError) and isinstance(exc.__cause__ or exc.__context__, ConnectionResetError):
+        return ServerError(f"the server at {where} dropped the connection during {what}.")
     if isinstance(exc, OSError):
-        return ServerError(f"could not talk to {where} during {what} ({one_line(exc.strerror or str(exc), 120)}).")
+        return ServerError(f"could not talk to {where} during {what} ({one_line(scrub(exc.strerror or str(exc)), 120)}).")
     return ServerError(f"{what} to {where} failed ({type(exc).__name__}: {one_line(scrub(str(exc)), 200)}).")
