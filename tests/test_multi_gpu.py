@@ -481,3 +481,16 @@ def test_graph_decoding_stays_on_one_gpu(tmp_path):
     res = CliRunner().invoke(main, ["bench", "--model", "synthetic:tiny", "--tp", "2", "--device", "cpu",
                                     "--decode", "graph", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--decode graph captures one GPU's forward" in res.stderr
+
+
+def test_repetitions_follow_rank_0(tmp_path, monkeypatch):
+    """Adaptive repetitions stop on a clock too: every rank repeats as often as rank 0 says."""
+    from bench.sweep import runner
+
+    said = iter([True, True, None, None, "max_reps"])  # the budget twice, then the repetitions
+
+    monkeypatch.setattr(runner, "agree", lambda value: next(said))
+    res = run_sweep(_cfg(quants=["bf16"], efforts=["low"], lengths=[4], reps=3, warmup=0), FakeBackend(), _new(),
+                    tmp_path / "r.json", progress=False)
+    [case] = res.cases
+    assert case.info["repetitions"]["n"] == 2 and case.info["repetitions"]["stopped"] == "max_reps"
