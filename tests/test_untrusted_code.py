@@ -91,3 +91,22 @@ def test_bench_refuses_it_even_when_stdin_says_yes(tiny, tmp_path, monkeypatch):
     assert "never runs a checkpoint's code" in r.stderr and "Traceback" not in r.output
     assert "Do you wish to run the custom code" not in r.output
     assert not marker.exists()
+
+
+def test_an_error_that_mentions_remote_code_is_not_taken_for_a_checkpoints_code(tiny, monkeypatch):
+    """Whether a checkpoint needs its own code is read from its files: an MXFP4 kernel failure
+    whose text mentions trust_remote_code still falls back to bf16 (auto) with its reason."""
+    resolved = sources.resolve(str(tiny), progress=False)
+    real = loading._from_pretrained
+    calls = []
+
+    def kernel_path_fails_once(path, kwargs):
+        calls.append(kwargs.get("quantization_config"))
+        if len(calls) == 1:
+            raise ValueError("the hub kernel could not be loaded; pass trust_remote_code=True to run custom code")
+        return real(path, kwargs)
+
+    monkeypatch.setattr(loading, "_from_pretrained", kernel_path_fails_once)
+    loaded = loading.load_model(resolved, device="cpu", quant="auto")
+    assert loaded.record.weights_path == "bf16" and "trust_remote_code=True" in loaded.record.fallback_reason
+    assert not loading.needs_own_code(tiny)

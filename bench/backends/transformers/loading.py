@@ -173,9 +173,18 @@ def _from_pretrained(path: str, kwargs: dict) -> tuple[Any, float, list[str]]:
     return model, elapsed, capture.messages
 
 
-def _wants_remote_code(text: str) -> bool:
-    """transformers' refusal of a checkpoint that needs its own code (``trust_remote_code=False``)."""
-    return "trust_remote_code" in text or "custom code" in text
+def needs_own_code(path: str | Path) -> bool:
+    """True when the checkpoint folder asks for its own Python code: an ``auto_map`` in its
+    config.json or tokenizer_config.json. Decided from the files, before anything is loaded, so
+    an unrelated error that happens to mention remote code is never mistaken for this."""
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            doc = json.loads((Path(path) / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("auto_map"):
+            return True
+    return False
 
 
 def _remote_code_refused(resolved) -> UserError:
@@ -216,6 +225,8 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
     dev = plan.devices[0]
     torch_dtype = _resolve_dtype(dtype)
     path = str(resolved.path)
+    if needs_own_code(path):
+        raise _remote_code_refused(resolved)
     method = _checkpoint_quant_method(path)
     is_mxfp4_ckpt = method == "mxfp4"
 
@@ -240,25 +251,23 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
             torch.cuda.reset_peak_memory_stats(d)
 
     fallback_reason: str | None = None
+    failure: Exception | None = None
     try:
         model, load_s, messages = _from_pretrained(path, kwargs)
-    except UserError:
+    except (UserError, KeyboardInterrupt, _oom_error()):
         raise
-    except ValueError as e:
+    except Exception as e:
         text = one_line(e, 2000)
-        if _wants_remote_code(text):
-            raise _remote_code_refused(resolved) from None
-        if attn_impl and ("attention" in text.lower() or "attn" in text.lower()):
+        if isinstance(e, ValueError) and attn_impl and ("attention" in text.lower() or "attn" in text.lower()):
             raise UserError(
                 f"transformers refused attention '{attn_impl}' for this model on {dev} ({text[:200]}); "
                 "use --attn eager (the one gpt-oss supports on every device) or --attn auto."
             ) from None
-        raise
-    except (_oom_error(), KeyboardInterrupt):
-        raise
-    except Exception as e:
         if not (is_mxfp4_ckpt and quant in ("auto", "mxfp4")):
             raise
+        failure = e
+    if failure is not None:  # the MXFP4 kernel path failed to load
+        e = failure
         text = one_line(f"{type(e).__name__}: {e}", 400)
         if quant == "mxfp4":
             raise UserError(
@@ -304,8 +313,6 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
 
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except (OSError, ValueError) as e:
-        if _wants_remote_code(str(e)):
-            raise _remote_code_refused(resolved) from None
         raise UserError(f"{resolved.id} has no usable tokenizer ({one_line(e, 160)}); pass a checkpoint folder that includes one.") from None
 
     record = LoadRecord(
