@@ -138,3 +138,18 @@ def test_energy_tracker_is_inert_without_the_counter():
     with tracker.track():
         pass
     assert tracker.collect().samples == {}
+
+
+def test_single_gpu_trackers_read_the_physical_gpu_behind_cuda_visible_devices(monkeypatch):
+    """CUDA numbers the GPUs CUDA_VISIBLE_DEVICES lists from 0; NVML does not: cuda:0 with
+    CUDA_VISIBLE_DEVICES=1 is NVML's GPU 1, so its memory and energy are that GPU's."""
+    from bench.sweep import trackers as tr
+
+    seen = {}
+    monkeypatch.setattr(tr, "PeakMemoryTracker", lambda device: ("peak", device))
+    monkeypatch.setattr(tr, "NvmlTracker", lambda index: seen.setdefault("nvml", index))
+    monkeypatch.setattr(tr, "EnergyTracker", lambda indices: seen.setdefault("energy", indices))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    made = tr.trackers_for("cuda:0")
+    assert made[0] == ("peak", "cuda:0") and seen == {"nvml": 1, "energy": [1]}
+    assert tr.trackers_for("cpu") == [] and tr.trackers_for(None) == []

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 from bench.models import ranks
 from bench.models.device import nvml_index
 from bench.results.layout import Layout
-from bench.sweep.trackers import EnergyTracker, NvmlTracker, PeakMemoryTracker, Tracked, Tracker
+from bench.sweep.trackers import Tracked, Tracker, gpu_trackers
 
 SUMMED = ("peak_alloc_bytes", "peak_reserved_bytes", "nvml_used_bytes", "energy_j", "avg_power_w")
 
@@ -95,11 +95,6 @@ class RankGatherTracker:
 
     def collect(self) -> Tracked:
         return merge_tracked(dict(self._gather((self.label, self.local.collect()))))
-
-
-def gpu_trackers(cuda_index: int) -> list[Tracker]:
-    index = nvml_index(cuda_index)
-    return [PeakMemoryTracker(f"cuda:{cuda_index}"), NvmlTracker(index), EnergyTracker([index])]
 
 
 def trackers_for_layout(layout: Layout, make: Callable[[int], list[Tracker]] = gpu_trackers) -> list[Tracker]:

@@ -122,9 +122,17 @@ class EnergyTracker:
         return out
 
 
+def gpu_trackers(cuda_index: int) -> list[Tracker]:
+    """Peak memory, NVML and energy for CUDA device ``cuda_index``; NVML reads the physical GPU
+    behind it (CUDA numbers the GPUs ``CUDA_VISIBLE_DEVICES`` lists from 0, NVML does not)."""
+    from bench.models.device import nvml_index
+
+    index = nvml_index(cuda_index)
+    return [PeakMemoryTracker(f"cuda:{cuda_index}"), NvmlTracker(index), EnergyTracker([index])]
+
+
 def trackers_for(device: str | None) -> list[Tracker]:
     """The trackers for a model on ``device`` (``cuda:N``, ``cpu``, or None for a server)."""
     if not device or not device.startswith("cuda"):
         return []
-    index = int(device.split(":", 1)[1]) if ":" in device else 0
-    return [PeakMemoryTracker(f"cuda:{index}"), NvmlTracker(index), EnergyTracker([index])]
+    return gpu_trackers(int(device.split(":", 1)[1]) if ":" in device else 0)
