@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from reports import tables
 from reports.plots import Plot
-from reports.runs import RunSet
+from reports.runs import CONSTANT_TEXT, RunSet
 
 
 @dataclass
@@ -51,25 +51,6 @@ class Document:
     subtitle: str
     banners: list[str]
     sections: list[Section]
-
-
-CONSTANT_TEXT = {
-    "effort": lambda v: f"effort {v}",
-    "output_len": lambda v: f"{v} new tokens",
-    "prompt_len": lambda v: f"{v}-token prompt",
-    "batch_size": lambda v: f"batch {v}",
-    "concurrency": lambda v: f"concurrency {v}",
-    "load": lambda v: f"load {v}",
-    "request_rate": lambda v: f"{v:g} req/s",
-    "burstiness": lambda v: f"burstiness {v:g}",
-    "dataset": lambda v: f"prompts from {v}",
-    "mode": lambda v: f"{v} mode",
-    "cache": lambda v: f"{v} cache",
-    "decode": lambda v: f"decoded by {v}",
-    "quant": lambda v: f"quantization asked: {v}",
-    "attn": lambda v: f"attention asked: {v}",
-    "weights_path": lambda v: f"weights path {v}",
-}
 
 
 def _constant_line(rs: RunSet) -> str | None:
