@@ -208,6 +208,9 @@ def scaling(rs: RunSet) -> Scaling:
         loads = _gpu_loads(run)
         if not loads:
             sc.notes.append(f"{run.label}: no load on GPUs with a recorded layout")
+        for x in run.results.loads:
+            if x.status != "ok":  # e.g. bf16 gpt-oss-120b on one GPU: why that point is missing
+                sc.notes.append(f"{run.label}, quant {x.quant}: the load ended {x.status}")
         for load in loads:
             value = busiest_after_load(load)
             if value is None:

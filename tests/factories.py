@@ -77,7 +77,8 @@ def layout_results(
     """A run of ``synthetic:gpt-oss-120b`` on ``gpus`` GPUs of one layout (single, pipeline,
     expert-parallel, tensor-parallel): the load's layout with each GPU's bytes (a pipeline holds
     1/N of the weights per GPU; --ep/--tp 1/N of the split part plus a copy of the rest, the
-    ``copied`` share), and per case every GPU's peak under ``info.gpus``, summed in peak_alloc_bytes."""
+    ``copied`` share), and per case every GPU's peak under ``info.gpus``, summed in peak_alloc_bytes.
+    Every run is on one machine of 8 H200s (``gpu_count``), as a sweep is."""
     total = weights_gib * GIB
     per_gpu = total if kind == "single" else total / gpus if kind == "pipeline" else total * (copied + (1 - copied) / gpus)
     layout = Layout(kind, world_size=gpus if kind in ("tensor-parallel", "expert-parallel") else 1,
@@ -86,7 +87,7 @@ def layout_results(
     load = R.LoadRecord(quant="auto", attn="auto", weights_path=weights_path, device="cuda:0", layout=layout,
                         metrics={"load_s": 10.0, "load_alloc_bytes": round(per_gpu) * gpus})
     res = make_results(cases, run_id=run_id or f"run-{kind}-{gpus}", weights_path=weights_path, loads=[load],
-                       model_id="synthetic:gpt-oss-120b", env={"gpu": "NVIDIA H200", "gpu_count": gpus}, **kw)
+                       model_id="synthetic:gpt-oss-120b", env={"gpu": "NVIDIA H200", "gpu_count": 8}, **kw)
     for case in res.cases:
         peak = per_gpu + 2 * GIB * case.key.batch_size
         if case.status == "ok":
