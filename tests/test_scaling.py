@@ -299,3 +299,39 @@ def test_a_comparison_on_one_layout_says_why_there_is_no_scaling_plot(tmp_path):
 def test_one_run_never_mentions_scaling(tmp_path):
     files = reports.render(layout_results("expert-parallel", 2, speeds(18.0)), tmp_path, formats=["md", "png"])
     assert "scaling" not in files.skipped and "Scaling over GPUs" not in files.markdown.read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep recipe in README.md
+# --------------------------------------------------------------------------------------------
+
+
+def recipe() -> list[list[str]]:
+    """The commands of README's scaling recipe, $S expanded and comments dropped."""
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"^The scaling curve.*?```\n(.*?)```", readme, re.S | re.M).group(1)
+    lines = [line.split("#")[0].strip() for line in block.splitlines()]
+    shared = shlex.split(re.fullmatch(r'S="(.*)"', lines[0]).group(1))
+    return [[a for word in shlex.split(line) for a in (shared if word == "$S" else [word])] for line in lines[1:] if line]
+
+
+def test_the_readme_recipe_gives_every_layout_of_the_curve():
+    from bench.backends.transformers.parallel import plan_parallel
+    from bench.cli import bench as bench_cli
+
+    commands = recipe()
+    assert [c[:2] for c in commands] == [["gptoss", "bench"]] * 5 + [["gptoss", "report"]]
+    layouts, outs = [], []
+    for argv in commands[:-1]:
+        ctx = bench_cli.command.make_context("bench", argv[2:])  # parsed as the command line would be
+        p = ctx.params
+        assert p["model"] == "synthetic:gpt-oss-120b" and p["quant"] == "mxfp4,bf16" and p["batch_sizes"] == "1,8"
+        plan = plan_parallel("cuda:0", p["devices"], p["tp"], p["ep"], gpu_count=8)
+        layouts.append((plan.kind, len(plan.devices)))
+        outs.append(str(p["out_dir"]))
+    assert layouts == [("single", 1), ("pipeline", 2), ("expert-parallel", 2), ("expert-parallel", 4), ("expert-parallel", 8)]
+    assert len(set(outs)) == len(outs)  # one folder per point, which the report then reads
+    assert commands[-1][2] == "scaling/" and all(o.startswith("scaling/") for o in outs)
