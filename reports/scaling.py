@@ -93,11 +93,14 @@ class Scaling:
         return min(points, key=lambda p: (p.gpus, _layout_order(p.layout)))
 
     def ideal(self, kind: str, point: Point) -> float | None:
+        return self.ideal_at(kind, point.family, point.gpus)
+
+    def ideal_at(self, kind: str, family: Family, gpus: float) -> float | None:
         """Linear speed-up (speed) or 1/N per GPU (memory) from the family's reference point."""
-        ref = self.reference(kind, point.family)
+        ref = self.reference(kind, family)
         if ref is None:
             return None
-        return ref.value * point.gpus / ref.gpus if kind == SPEED else ref.value * ref.gpus / point.gpus
+        return ref.value * gpus / ref.gpus if kind == SPEED else ref.value * ref.gpus / gpus
 
     def families(self, kind: str) -> list[Family]:
         return list(dict.fromkeys(s.family for s in self.series(kind)))

@@ -59,20 +59,18 @@ class _Styles:
         return {"color": color, "marker": marker, "linestyle": shape[1], "markerfacecolor": "white" if hollow else color}
 
 
-def _ideal_lines(ax, sc: Scaling, kind: str, scale=lambda v: v) -> bool:
-    """One grey dotted line per family measured on more than one GPU count, from its reference."""
-    drawn = False
+def _ideal_lines(ax, sc: Scaling, kind: str, scale=lambda v: v) -> None:
+    """One grey dotted line per family measured on more than one GPU count, from its reference
+    point to its most GPUs (a curve of 33 points: 1/N bends on a linear axis)."""
+    label = "ideal: linear" if kind == SPEED else "ideal: 1/N"
     for family in sc.families(kind):
         ref = sc.reference(kind, family)
         if ref is None:
             continue
         top = max(p.gpus for p in sc.points(kind, family))
-        xs = [n for n in (1, 2, 4, 8, 16, 32, 64) if ref.gpus < n < top]
-        xs = [ref.gpus] + xs + [top]
-        ys = [scale(ref.value * x / ref.gpus if kind == SPEED else ref.value * ref.gpus / x) for x in xs]
-        ax.plot(xs, ys, label=None if drawn else ("ideal: linear" if kind == SPEED else "ideal: 1/N"), zorder=1, **IDEAL)
-        drawn = True
-    return drawn
+        xs = [ref.gpus * (top / ref.gpus) ** (i / 32) for i in range(33)]
+        ax.plot(xs, [scale(sc.ideal_at(kind, family, x)) for x in xs], label=label, zorder=1, **IDEAL)
+        label = None
 
 
 def _speed_panel(ax, sc: Scaling, styles: _Styles) -> None:

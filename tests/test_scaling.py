@@ -218,8 +218,12 @@ def test_figure_has_both_panels_the_ideal_and_a_legend_of_encodings():
     assert speed.get_ylabel() == "decode speed, all sequences (tok/s)" and memory.get_ylabel() == "memory per GPU, busiest (GiB)"
     assert speed.get_yscale() == "log"  # 9 to 150 tok/s
     ideal = [line for line in speed.get_lines() if line.get_linestyle() == ":"]
-    assert sorted(tuple(line.get_xdata()) for line in ideal) == [(1, 2, 4), (1, 2, 4)]  # b1 and b8 from 1 GPU
-    assert [list(line.get_ydata()) for line in ideal if line.get_ydata()[0] == 10.0] == [[10.0, 20.0, 40.0]]
+    assert [(line.get_xdata()[0], line.get_xdata()[-1]) for line in ideal] == [(1, 4), (1, 4)]  # b1 and b8 from 1 GPU
+    b1 = next(line for line in ideal if line.get_ydata()[0] == 10.0)
+    assert list(b1.get_ydata()) == pytest.approx([10.0 * x for x in b1.get_xdata()])  # linear: y = 10 N
+    memory_ideal = next(line for line in memory.get_lines() if line.get_linestyle() == ":")
+    xs, ys = memory_ideal.get_xdata(), memory_ideal.get_ydata()
+    assert (xs[0], xs[-1]) == (1, 4) and list(ys) == pytest.approx([ys[0] / x for x in xs])  # 1/N
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[:3] == ["single", "pipeline", "expert-parallel"]
     assert {"generate (speed)", "graph (speed)", "batch 1", "batch 8", "bf16 weights", "mxfp4 weights"} <= set(legend)
