@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from reports import tables
 from reports.plots import Plot
-from reports.runs import RunSet
+from reports.runs import CONSTANT_TEXT, RunSet
+from reports.scaling import memory_table, scaling, speed_table
 
 
 @dataclass
@@ -53,28 +54,19 @@ class Document:
     sections: list[Section]
 
 
-CONSTANT_TEXT = {
-    "effort": lambda v: f"effort {v}",
-    "output_len": lambda v: f"{v} new tokens",
-    "prompt_len": lambda v: f"{v}-token prompt",
-    "batch_size": lambda v: f"batch {v}",
-    "concurrency": lambda v: f"concurrency {v}",
-    "load": lambda v: f"load {v}",
-    "request_rate": lambda v: f"{v:g} req/s",
-    "burstiness": lambda v: f"burstiness {v:g}",
-    "dataset": lambda v: f"prompts from {v}",
-    "mode": lambda v: f"{v} mode",
-    "cache": lambda v: f"{v} cache",
-    "decode": lambda v: f"decoded by {v}",
-    "quant": lambda v: f"quantization asked: {v}",
-    "attn": lambda v: f"attention asked: {v}",
-    "weights_path": lambda v: f"weights path {v}",
-}
-
-
 def _constant_line(rs: RunSet) -> str | None:
     parts = [CONSTANT_TEXT[k](v) for k, v in rs.constant.items() if v is not None and k in CONSTANT_TEXT]
     return ("Every case: " + ", ".join(parts) + ".") if parts else None
+
+
+def scaling_blocks(rs: RunSet) -> list:
+    """The scaling tables, when the runs were measured on different numbers of GPUs or layouts."""
+    sc = scaling(rs)
+    blocks: list = []
+    for heading, table in (("Scaling over GPUs: decode speed", speed_table(sc)), ("Scaling over GPUs: memory per GPU", memory_table(sc))):
+        if table is not None:
+            blocks += [Heading(heading), table]
+    return blocks
 
 
 def build_document(rs: RunSet, plots: list[Plot]) -> Document:
@@ -168,6 +160,7 @@ def build_document(rs: RunSet, plots: list[Plot]) -> Document:
             table = tables.side_by_side_table(rs, metric)
             if table is not None:
                 blocks += [Heading(f"Side by side: {tables.METRIC_LABELS[metric]}"), table]
+        blocks += scaling_blocks(rs)
     sections.append(Section("results", "Results", blocks))
 
     # -- status -----------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.results import EFFORTS, CaseResult, LoadRecord, Results
+from bench.results import EFFORTS, CaseResult, Results
 from bench.results.stats import Stat
-from reports.runs import Run, RunSet
+from reports.runs import Run, RunSet, load_for
 from reports.units import display_unit, fmt, fmt_bandwidth, metric_unit
 
 STYLE = {
@@ -326,14 +326,6 @@ def plot_itl(rs: RunSet) -> Plot:
     return plot
 
 
-def _load_for(run: Run, case: CaseResult) -> LoadRecord | None:
-    loads = run.results.loads
-    for x in loads:
-        if x.quant == case.key.quant and x.attn == case.key.attn:
-            return x
-    return loads[0] if len(loads) == 1 else None
-
-
 MEMORY_BARS = [
     ("weights", "weights (allocated after load)", PALETTE[0]),
     ("kv_cache_bytes", "KV cache", PALETTE[4]),
@@ -353,7 +345,7 @@ def plot_memory(rs: RunSet) -> Plot:
     )
     cases, rows = [], []
     for run, case in rs.cases("ok"):
-        load = _load_for(run, case)
+        load = load_for(run, case)
         values = {"weights": load.metrics.get("load_alloc_bytes") if load else None}
         for m in ("kv_cache_bytes", "peak_alloc_bytes", "nvml_used_bytes"):
             values[m] = case.median(m)
@@ -469,7 +461,7 @@ def plot_roofline(rs: RunSet) -> Plot:
         decode = case.median("decode_tok_s")
         if decode is None:
             continue
-        load = _load_for(run, case)
+        load = load_for(run, case)
         path = case.weights_path or (load.weights_path if load else None)
         roof = roofline_tok_s(run.results, path, case.key.batch_size)
         frac = case.median("roofline_frac")

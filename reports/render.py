@@ -92,12 +92,12 @@ def _prefix(rs: RunSet) -> str:
 def _plots(rs: RunSet, out_dir: Path | None, png: bool, svg: bool, prefix: str):
     import matplotlib
 
-    from reports import plots, serving_plots
+    from reports import plots, scaling_plot, serving_plots
     from reports.plot_export import export
 
     made = []
     with matplotlib.rc_context(plots.STYLE):
-        for build in plots.BUILDERS + serving_plots.builders_for(rs):
+        for build in plots.BUILDERS + serving_plots.builders_for(rs) + scaling_plot.builders_for(rs):
             try:
                 plot = build(rs)
                 export(plot, out_dir, png=png, svg=svg, prefix=prefix)

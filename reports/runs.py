@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bench.results import EFFORTS, CaseKey, CaseResult, Results
+from bench.results import EFFORTS, CaseKey, CaseResult, LoadRecord, Results
+from bench.results.layout import Layout
 
 # --------------------------------------------------------------------------------------------
 # Run-level fields: what can differ between two runs, in the order labels mention them.
@@ -41,6 +42,25 @@ def _weights(r: Results) -> str | None:
     return _joined([x.weights_path for x in r.loads] + [c.weights_path for c in r.cases])
 
 
+def layout_gpus(layout: Layout) -> int:
+    """The GPUs a layout spread the model over (0: it ran on the CPU)."""
+    if layout.devices:
+        return sum(not d.device.startswith("cpu") for d in layout.devices)
+    return max(layout.world_size, 1)
+
+
+def layout_text(layout: Layout) -> str:
+    """``1 GPU``, ``pipeline ×2``, ``expert-parallel ×4``; ``CPU`` or ``tensor-parallel ×2 (CPU)`` without GPUs."""
+    gpus = layout_gpus(layout)
+    if not gpus:
+        return "CPU" if layout.kind == "single" else f"{layout.kind} ×{layout.world_size} (CPU)"
+    return "1 GPU" if layout.kind == "single" else f"{layout.kind} ×{gpus}"
+
+
+def _layouts(r: Results) -> str | None:
+    return _joined(layout_text(x.layout) for x in r.loads if x.layout is not None)
+
+
 def _env(name: str) -> Callable[[Results], str | None]:
     def get(r: Results) -> str | None:
         v = r.env_summary.get(name)
@@ -58,6 +78,7 @@ class RunField:
 
 RUN_FIELDS: list[RunField] = [
     RunField("GPU", _gpu, lambda v: v),
+    RunField("layout", _layouts, lambda v: v),
     RunField("model", lambda r: r.model.id, lambda v: v),
     RunField("weights", _weights, lambda v: f"{v} weights"),
     RunField("cache", lambda r: _joined(c.key.cache for c in r.cases), lambda v: f"{v} cache"),
@@ -101,6 +122,24 @@ KEY_FIELDS: list[tuple[str, str, Callable[[object], str]]] = [
     ("output_len", "out", lambda v: f"out {v}"),
 ]
 KEY_HEADERS = {name: header for name, header, _ in KEY_FIELDS}
+# How a sentence names a field's value when every case shares it.
+CONSTANT_TEXT = {
+    "effort": lambda v: f"effort {v}",
+    "output_len": lambda v: f"{v} new tokens",
+    "prompt_len": lambda v: f"{v}-token prompt",
+    "batch_size": lambda v: f"batch {v}",
+    "concurrency": lambda v: f"concurrency {v}",
+    "load": lambda v: f"load {v}",
+    "request_rate": lambda v: f"{v:g} req/s",
+    "burstiness": lambda v: f"burstiness {v:g}",
+    "dataset": lambda v: f"prompts from {v}",
+    "mode": lambda v: f"{v} mode",
+    "cache": lambda v: f"{v} cache",
+    "decode": lambda v: f"decoded by {v}",
+    "quant": lambda v: f"quantization asked: {v}",
+    "attn": lambda v: f"attention asked: {v}",
+    "weights_path": lambda v: f"weights path {v}",
+}
 DEFAULT_KEY_COLUMNS = ["effort", "output_len"]
 
 
@@ -126,6 +165,15 @@ class Run:
     label: str
     index: int
     source: str | None = None  # the file it came from, when known
+
+
+def load_for(run: Run, case: CaseResult) -> LoadRecord | None:
+    """The load a case ran on: the one of its quantization and attention, or the run's only load."""
+    loads = run.results.loads
+    for x in loads:
+        if x.quant == case.key.quant and x.attn == case.key.attn:
+            return x
+    return loads[0] if len(loads) == 1 else None
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""Results objects and files for the compare, history, export and CI-flow tests."""
+"""Results objects and files for the compare, history, export, CI-flow and scaling tests."""
 
 from __future__ import annotations
 
 import json
 
 from bench import results as R
+from bench.results.layout import DeviceShare, Layout
 from bench.results.stats import Stat
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -56,6 +57,43 @@ def make_results(
     res.loads = loads if loads is not None else [
         R.LoadRecord(quant="auto", attn="auto", weights_path=weights_path, metrics={"load_s": 10.0, "load_peak_bytes": 15.2e9})
     ]
+    return res
+
+
+GIB = 1024**3
+
+
+def layout_results(
+    kind: str,
+    gpus: int,
+    cases: dict[R.CaseKey, dict[str, list[float]]],
+    *,
+    weights_path: str = "mxfp4",
+    weights_gib: float = 60.8,
+    copied: float = 0.06,
+    run_id: str | None = None,
+    **kw,
+) -> R.Results:
+    """A run of ``synthetic:gpt-oss-120b`` on ``gpus`` GPUs of one layout (single, pipeline,
+    expert-parallel, tensor-parallel): the load's layout with each GPU's bytes (a pipeline holds
+    1/N of the weights per GPU; --ep/--tp 1/N of the split part plus a copy of the rest, the
+    ``copied`` share), and per case every GPU's peak under ``info.gpus``, summed in peak_alloc_bytes.
+    Every run is on one machine of 8 H200s (``gpu_count``), as a sweep is."""
+    total = weights_gib * GIB
+    per_gpu = total if kind == "single" else total / gpus if kind == "pipeline" else total * (copied + (1 - copied) / gpus)
+    layout = Layout(kind, world_size=gpus if kind in ("tensor-parallel", "expert-parallel") else 1,
+                    devices=[DeviceShare(f"cuda:{i}", "NVIDIA H200", load_alloc_bytes=round(per_gpu) + i * 1024,
+                                         load_peak_bytes=round(per_gpu * 1.1)) for i in range(gpus)])
+    load = R.LoadRecord(quant="auto", attn="auto", weights_path=weights_path, device="cuda:0", layout=layout,
+                        metrics={"load_s": 10.0, "load_alloc_bytes": round(per_gpu) * gpus})
+    res = make_results(cases, run_id=run_id or f"run-{kind}-{gpus}", weights_path=weights_path, loads=[load],
+                       model_id="synthetic:gpt-oss-120b", env={"gpu": "NVIDIA H200", "gpu_count": 8}, **kw)
+    for case in res.cases:
+        peak = per_gpu + 2 * GIB * case.key.batch_size
+        if case.status == "ok":
+            case.metrics["peak_alloc_bytes"] = Stat.of([peak * gpus])
+        if gpus > 1:
+            case.info["gpus"] = {f"cuda:{i}": {"peak_alloc_bytes": [peak + i * 1024] * 2} for i in range(gpus)}
     return res
 
 
