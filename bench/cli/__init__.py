@@ -15,7 +15,7 @@ import click
 from bench import __version__
 from bench.cli import bench, check, compare, export, history, report, synthesize
 from bench.cli.launch import apply_safe_env
-from diagnostics.errors import EXIT_USER_ERROR, UserError
+from diagnostics.errors import UserError
 
 
 class HarnessGroup(click.Group):

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterator
 
-from bench.backends.base import MAX_IN_FLIGHT, LoadPlan
+from bench.backends.base import LoadPlan
 from bench.backends.timing import clock
 
 

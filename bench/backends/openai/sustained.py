@@ -22,7 +22,7 @@ from bench.backends.openai.errors import ServerError
 from bench.backends.openai.load import LoadOutcome, drive
 from bench.backends.openai.prompts import SizedPrompt
 from bench.backends.openai.tokens import finalize
-from bench.models.dataset import Dataset, read_dataset
+from bench.models.dataset import Dataset
 from bench.results import CaseKey, RequestLog, RequestRecord, effort_mix, percentile
 
 
