@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.backends.base import DecodeProfile, Repetition
-from bench.backends.timing import GenerationTiming, clock
+from bench.backends.timing import GenerationTiming
 from bench.backends.transformers.parallel import ParallelPlan
 from bench.backends.transformers.profile import kernel_seconds
-from bench.backends.transformers.streamer import make_clock_streamer
+from bench.backends.transformers.streamer import TokenClock, make_clock_streamer
 from bench.models.prompts import Prompt, build_prompt, template_parts
 from bench.results import CaseKey, LoadRecord, ModelInfo
 from diagnostics.modelref import ModelRef
@@ -176,24 +176,15 @@ class TransformersBackend:
 
         input_ids = torch.tensor([ids] * batch_size, dtype=torch.long, device=self.loaded.device)
         attention_mask = torch.ones_like(input_ids)
-        tracker = None
-        if natural:
-            from bench.models.channels import ChannelTracker
-
-            tracker = ChannelTracker(self.loaded.tokenizer)
         kwargs = self.generation_kwargs(new_tokens, cache, natural)
         self.sync()
-        timing = GenerationTiming(start=clock(), prompt_tokens=len(ids), batch_size=batch_size)
-        streamer = make_clock_streamer(timing, tracker)
+        token_clock = TokenClock(len(ids), batch_size, self.loaded.tokenizer if natural else None)
         with torch.inference_mode():
             out = self.loaded.model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, streamer=streamer, **kwargs
+                input_ids=input_ids, attention_mask=attention_mask, streamer=make_clock_streamer(token_clock), **kwargs
             )
         self.sync()
-        timing.end = clock()
-        if tracker is not None:
-            timing.channel_tokens = dict(tracker.counts)
-            timing.stop_reason = "stop" if timing.new_tokens < new_tokens else "length"
+        timing = token_clock.finish(new_tokens)
         return timing, output_cache(out)
 
     def sync(self) -> None:

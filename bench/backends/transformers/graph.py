@@ -159,17 +159,18 @@ class GraphDecoder:
         self._zero = torch.zeros((), dtype=self.dtype, device=dev)
         self._neg = torch.full((), torch.finfo(self.dtype).min, dtype=self.dtype, device=dev)
         self._j_full = torch.arange(self.max_cache_len, device=dev).view(1, 1, 1, -1)
-        self._j_slide = torch.arange(min(self.window, self.max_cache_len) or 1, device=dev).view(1, 1, 1, -1)
         # The last step's logits [b, vocab]: one buffer for the object's life, since a captured
         # graph writes to the address it saw at capture.
         self.logits: torch.Tensor | None = None
         # The decode-mode updates, made once: a captured graph reads the tensors they hold, so
         # they live as long as this object, across prefills.
-        sliding = self.window and self.window < self.max_cache_len
-        self._slots = torch.arange(self.window if sliding else 1, device=dev)
+        # Sliding layers shorter than the cache keep their own window of slots; otherwise they are
+        # full layers in all but name.
+        self.sliding = bool(self.window) and self.window < self.max_cache_len
+        self._slots = torch.arange(self.window if self.sliding else 1, device=dev)
         self._last = torch.tensor([max(self.window - 1, 0)], device=dev)
         self._updates = [
-            _sliding_update(self.pos, self._slots, self._last) if kind == "sliding_attention" and sliding
+            _sliding_update(self.pos, self._slots, self._last) if kind == "sliding_attention" and self.sliding
             else _full_update(self.pos)
             for kind in self.layer_types
         ]
@@ -205,10 +206,10 @@ class GraphDecoder:
         p = self.pos.view(1, 1, 1, 1)
         masks = {"full_attention": torch.where(self._j_full <= p, self._zero, self._neg)}
         if "sliding_attention" in self.layer_types:
-            if self.window and self.window < self.max_cache_len:
+            if self.sliding:
                 # slots hold the last `window` tokens oldest first; before the window fills, slot j
                 # holds position j; once it is full every slot is visible.
-                masks["sliding_attention"] = torch.where(self._j_slide <= p, self._zero, self._neg)
+                masks["sliding_attention"] = torch.where(self._slots.view(1, 1, 1, -1) <= p, self._zero, self._neg)
             else:
                 masks["sliding_attention"] = masks["full_attention"]
         return masks
@@ -361,7 +362,9 @@ def _nocache_logits(model, ids: torch.Tensor, tokens: list[list[int]]) -> torch.
     return out.logits.float().transpose(0, 1)
 
 
-def _agreement(logits: list[torch.Tensor], ref: torch.Tensor) -> tuple[float, float]:
+def _agreement(logits: list[torch.Tensor], ref) -> tuple[float, float]:
+    """Lowest cosine over the steps, and the share of steps whose top tokens agree; ``ref`` holds
+    one logits tensor per step (a list, or a tensor stacked on its first dimension)."""
     cos = min(float(torch.nn.functional.cosine_similarity(a, b, dim=-1).min()) for a, b in zip(logits, ref))
     top1 = sum(bool((a.argmax(-1) == b.argmax(-1)).all()) for a, b in zip(logits, ref)) / len(logits)
     return cos, top1
@@ -382,7 +385,7 @@ def check_fidelity(decoder: GraphDecoder, ids: torch.Tensor, steps: int) -> Fide
             got_logits.append(decoder.logits.float().clone())
     mismatch = next((i for i, (a, b) in enumerate(zip(got_tokens, ref_tokens)) if a != b), None)
     diff = max(float((a - b).abs().max()) for a, b in zip(got_logits, ref_logits))
-    cos = min(float(torch.nn.functional.cosine_similarity(a, b, dim=-1).min()) for a, b in zip(got_logits, ref_logits))
+    cos, _ = _agreement(got_logits, ref_logits)
     fidelity = Fidelity(steps=steps, tokens_equal=mismatch is None, first_mismatch=mismatch,
                         max_abs_logit_diff=diff, min_logit_cosine=cos if math.isfinite(cos) else 0.0)
     if mismatch is None:  # the same tokens: one cache-free forward serves both paths

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.backends.base import DecodeProfile, Repetition
-from bench.backends.timing import GenerationTiming, clock
 from bench.backends.transformers.graph import Fidelity, GraphDecoder, check_fidelity, fidelity_steps
 from bench.backends.transformers.profile import kernel_seconds
+from bench.backends.transformers.streamer import TokenClock
 from bench.models.prompts import Prompt
 from bench.results import CaseKey
 
@@ -95,33 +95,22 @@ class GraphCase:
     def once(self, counted: bool = True) -> Repetition:
         from bench.backends.transformers.backend import kv_cache_bytes
 
-        natural = self.key.mode == "natural"
-        tracker = stop_ids = None
-        if natural:
-            from bench.models.channels import ChannelTracker, HarmonyTokens
+        tokenizer = self.backend.loaded.tokenizer if self.key.mode == "natural" else None
+        stop_ids: set[int] = set()
+        if tokenizer is not None:
+            from bench.models.channels import HarmonyTokens
 
-            tokenizer = self.backend.loaded.tokenizer
-            tracker = ChannelTracker(tokenizer)
             stop_ids = set(HarmonyTokens.from_tokenizer(tokenizer).stop_ids)
         self.backend.sync()
-        timing = GenerationTiming(start=clock(), prompt_tokens=len(self.prompt.ids), batch_size=self.key.batch_size)
+        token_clock = TokenClock(len(self.prompt.ids), self.key.batch_size, tokenizer)
 
         def on_token(tokens) -> bool:
-            now = clock()
-            timing.arrive(1, at=now)
-            if tracker is None:
-                return False
-            token = int(tokens[0])  # channels of the first sequence, as generate's streamer does
-            if tracker.feed(token) == "final" and timing.first_final_at is None:
-                timing.first_final_at = now
-            return token in stop_ids
+            token_clock.token(tokens)
+            return bool(stop_ids) and int(tokens[0]) in stop_ids  # the first sequence stops, as with generate
 
         self.decoder.decode(self.ids, self.new_tokens, on_token)
         self.backend.sync()
-        timing.end = clock()
-        if tracker is not None:
-            timing.channel_tokens = dict(tracker.counts)
-            timing.stop_reason = "stop" if timing.new_tokens < self.new_tokens else "length"
+        timing = token_clock.finish(self.new_tokens)
         kv = kv_cache_bytes(self.decoder.cache)
         return Repetition([timing], {"kv_cache_bytes": float(kv)} if kv is not None else {})
 
