@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from bench.backends.base import Backend
 from bench.backends.timing import case_samples, clock, concurrent_samples
@@ -203,9 +203,7 @@ def _measure(backend: Backend, key: CaseKey, cfg: BenchConfig, trackers: list[Tr
     # under torchrun each rank times its own repetitions: rank 0's decision holds for all
     while (stop := agree(_enough(cfg, samples, len(rep_tokens), counted_s))) is None:
         rep_started = clock()
-        with ExitStack() as stack:
-            for tracker in trackers:
-                stack.enter_context(tracker.track())
+        with _tracking(trackers):
             rep = prepared.once()
         counted_s += clock() - rep_started
         rep_tokens.append(sum(t.new_tokens * t.batch_size for t in rep.timings))
@@ -282,6 +280,15 @@ def _add_gpu_busy(prepared, key: CaseKey, samples: dict[str, list[float]], info:
                        "wall_ms_per_step": wall_per_step * 1000}
 
 
+@contextmanager
+def _tracking(trackers: list[Tracker]) -> Iterator[None]:
+    """Every tracker around one piece of counted work."""
+    with ExitStack() as stack:
+        for tracker in trackers:
+            stack.enter_context(tracker.track())
+        yield
+
+
 def _collect(trackers: list[Tracker], info: dict, samples: dict[str, list[float]]) -> None:
     """What the trackers saw during the counted work, into the case's info and samples."""
     for tracker in trackers:
@@ -295,9 +302,7 @@ def _measure_load(prepared, key: CaseKey, cfg: BenchConfig, trackers: list[Track
                   weights_path: str | None) -> CaseResult:
     """A sustained load: one run with its own warm-up; the metrics are computed afterwards from
     its per-request records, which the case keeps."""
-    with ExitStack() as stack:
-        for tracker in trackers:
-            stack.enter_context(tracker.track())
+    with _tracking(trackers):
         log = prepared.run_load(cfg.load_plan(key))
     slo = Slo.parse(cfg.slo) if cfg.slo else None
     samples = aggregate(log, slo)
