@@ -143,7 +143,7 @@ def test_eager_reference_is_transformers_own_decoding(model):
 
 
 def test_cache_length_and_fidelity_steps():
-    assert cache_len_for(128, 128) == 512 and cache_len_for(128, 512) == 1024
+    assert cache_len_for(128, 128) == 320 and cache_len_for(128, 512) == 704  # 257 and 641 slots, rounded to 64
     assert cache_len_for(10, 1) >= 10 + 65  # room for the fidelity check
     assert fidelity_steps(128, 128, 1000) == 64  # window full from the start
     assert fidelity_steps(20, 128, 1000) == 124  # past the window fill
@@ -169,6 +169,15 @@ def test_graph_case_through_the_runner(backend):
                      BenchConfig(reps=1, warmup=0), [], "bf16")
     assert again.status == "ok" and backend.graphs.captures == before
     assert again.info["graph"]["capture_number"] == info["graph"]["capture_number"]
+    # a longer case gets a cache sized to it, and a shorter one after it gets its own again:
+    # the cache length changes the speed, so no case runs on a cache longer than its own
+    longer = run_case(backend, R.CaseKey("low", 200, 100, batch_size=2, cache="static", decode="graph"),
+                      BenchConfig(reps=1, warmup=0), [], "bf16")
+    assert longer.status == "ok" and backend.graphs.captures == before + 1
+    assert longer.info["graph"]["max_cache_len"] == cache_len_for(100, 200) == 320
+    shorter = run_case(backend, key, BenchConfig(reps=1, warmup=0), [], "bf16")
+    assert shorter.info["graph"]["max_cache_len"] == info["graph"]["max_cache_len"] == 192
+    assert backend.graphs.captures == before + 2
 
 
 def test_graph_natural_mode_stops_at_a_stop_token(backend, monkeypatch):

@@ -21,7 +21,10 @@ from bench.backends.transformers.streamer import TokenClock
 from bench.models.prompts import Prompt
 from bench.results import CaseKey
 
-CACHE_ROUND = 512  # cache lengths are rounded up to this, so nearby cases share a capture
+# Cache lengths are rounded up to this many slots. The full-attention layers attend over every
+# slot (masked or not), so a cache sized to the case, as transformers' own StaticCache is for
+# generate, decodes as fast as that case allows; a case only shares a capture with a shorter one.
+CACHE_ROUND = 64
 BARE_STEPS = 128  # replays timed bare (no host read, no clock) beside the counted repetitions
 
 
@@ -37,7 +40,7 @@ class Captured:
 
 
 def cache_len_for(prompt_len: int, new_tokens: int, fidelity_min: int = 64) -> int:
-    """A cache long enough for the case and for the fidelity check, rounded up."""
+    """A cache long enough for the case and for the fidelity check, rounded up to CACHE_ROUND."""
     need = prompt_len + max(new_tokens, fidelity_min + 1) + 1
     return -(-need // CACHE_ROUND) * CACHE_ROUND
 
@@ -54,11 +57,12 @@ class GraphCache:
     def get(self, ids, new_tokens: int) -> Captured:
         """The decoder for ``ids`` [b, p] and ``new_tokens``: captured (and checked) if needed."""
         b, p = ids.shape
+        length = cache_len_for(p, new_tokens)
         held = self.by_batch.get(b)
-        if held is not None and held.decoder.max_cache_len >= p + new_tokens + 1:
-            return held
-        self.by_batch.pop(b, None)  # free the smaller cache before allocating the larger one
-        decoder = GraphDecoder(self.model, b, cache_len_for(p, new_tokens), capture=self.capture)
+        if held is not None and held.decoder.max_cache_len == length:
+            return held  # a case's speed depends on its cache length: only an equal one is shared
+        self.by_batch.pop(b, None)  # free the old cache before allocating the new one
+        decoder = GraphDecoder(self.model, b, length, capture=self.capture)
         decoder.warm_and_capture(ids)
         steps = fidelity_steps(p, decoder.window, decoder.max_cache_len - p - 1)
         fidelity = check_fidelity(decoder, ids, steps)
