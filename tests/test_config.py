@@ -58,7 +58,7 @@ def test_validate(kw, fragment):
 
 # ---- the default plan (what each effort is run for) -------------------------------------------
 
-from bench.sweep.config import THROUGHPUT_EFFORT, plan_efforts  # noqa: E402
+from bench.sweep.config import THROUGHPUT_EFFORT, plan_efforts, plan_generate_lengths  # noqa: E402
 
 
 def test_default_plan_on_real_weights_runs_every_effort_in_natural_mode():
@@ -75,6 +75,22 @@ def test_default_plan_on_real_weights_runs_every_effort_in_natural_mode():
         ("low", 128, "generate"), ("low", 512, "generate"), ("low", 128, "graph"), ("low", 512, "graph")}
     assert sorted((k.effort, k.output_len, k.decode) for k in natural) == [
         ("high", 512, "generate"), ("low", 512, "generate"), ("medium", 512, "generate")]
+
+
+def test_default_plan_on_a_gpu_runs_generate_at_the_shortest_length_and_says_why():
+    lengths, [note] = plan_generate_lengths([512, 128], ["generate", "graph"], given=False)
+    assert lengths == [128] and note.code == "generate_one_length"
+    assert "128 new tokens" in note.message and "--lengths" in note.message
+    cfg = BenchConfig(mode="auto", efforts=["low"], natural_efforts=["low", "high"], lengths=[128, 512],
+                      generate_lengths=lengths, decodes=["generate", "graph"])
+    keys = cfg.cases()
+    assert [(k.mode, k.decode, k.output_len) for k in keys] == [
+        ("fixed", "generate", 128), ("natural", "generate", 512), ("natural", "generate", 512),
+        ("fixed", "graph", 128), ("fixed", "graph", 512)]  # natural mode keeps its cap, the longest length
+    # lengths the user gives, one decode, or one length: every length on every decode, no note
+    assert plan_generate_lengths([128, 512], ["generate", "graph"], given=True) == (None, [])
+    assert plan_generate_lengths([128, 512], ["generate"], given=False) == (None, [])
+    assert plan_generate_lengths([256], ["generate", "graph"], given=False) == (None, [])
 
 
 def test_default_plan_on_synthetic_weights_collapses_the_effort_axis_and_says_why():

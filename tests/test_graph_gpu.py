@@ -118,12 +118,15 @@ def test_energy_counter_reads_joules():
 
 
 def test_cli_default_on_a_gpu_runs_both_decodes(tmp_path, cache_dir):
+    """Both decodes by default; graph at every length, generate at the shortest, with the note."""
     out = tmp_path / "run"
-    r = CliRunner().invoke(main, ["bench", "--model", "synthetic:tiny", "--device", "cuda", "--efforts", "low",
-                                  "--lengths", "32", "--reps", "2", "--cache-dir", cache_dir, "--out", str(out),
-                                  "--no-report", "--quiet"])
+    r = CliRunner().invoke(main, ["bench", "--model", "synthetic:tiny", "--device", "cuda", "--reps", "2",
+                                  "--cache-dir", cache_dir, "--out", str(out), "--no-report", "--quiet"])
     assert r.exit_code == 0, r.output
     doc = json.loads((out / "results.json").read_text())
-    by = {c["key"]["decode"]: c for c in doc["cases"]}
-    assert set(by) == {"generate", "graph"} and all(c["status"] == "ok" for c in by.values())
-    assert "gpu_busy_frac" in by["graph"]["metrics"] and by["graph"]["info"]["fidelity"]["ok"]
+    cases = [(c["key"]["decode"], c["key"]["output_len"]) for c in doc["cases"]]
+    assert cases == [("generate", 32), ("graph", 32), ("graph", 64)], cases
+    assert all(c["status"] == "ok" for c in doc["cases"])
+    graph = doc["cases"][1]
+    assert "gpu_busy_frac" in graph["metrics"] and graph["info"]["fidelity"]["ok"]
+    assert "generate_one_length" in {w["code"] for w in doc["warnings"]}

@@ -96,7 +96,8 @@ def _run(ctx, place, *, model, backend, device, efforts, lengths, prompt_lengths
          measure_bandwidth, cache_dir, revision, base_url, api_key_env, request_timeout_s, load, request_rate, burstiness,
          num_requests, duration, slo, dataset, quiet):
     from bench.sweep.config import (BenchConfig, decodes_for, default_lengths, parse_duration, parse_efforts, parse_int_list,
-                                    parse_list, parse_positive_floats, parse_rates, parse_warmup, plan_efforts)
+                                    parse_list, parse_positive_floats, parse_rates, parse_warmup, plan_efforts,
+                                    plan_generate_lengths)
     from bench.results import CACHES, EFFORTS, QUANTS
     from bench.sweep.runner import Interrupted
     from bench.sweep.session import BenchRun
@@ -174,7 +175,13 @@ def _run(ctx, place, *, model, backend, device, efforts, lengths, prompt_lengths
         if place.needs_launch:  # the ranks write into this very folder
             ctx.params["out_dir"] = out_dir
             ctx.set_parameter_source("out_dir", ParameterSource.COMMANDLINE)
-    run = BenchRun(cfg, ref, out_dir, resume=resume, notes=plan.notes, main=place.main)  # a wrong --out or --resume fails before any download
+    if place.plan is not None and backend == "transformers":
+        from bench.backends.transformers.loading import transformers_major_minor
+        from bench.backends.transformers.parallel import check_tp_weights_path
+
+        check_tp_weights_path(place.plan, cfg.quants, transformers_major_minor())
+    cfg.generate_lengths, length_notes = plan_generate_lengths(cfg.lengths, cfg.decodes, given=lengths is not None)
+    run = BenchRun(cfg, ref, out_dir, resume=resume, notes=plan.notes + length_notes, main=place.main)  # a wrong --out or --resume fails before any download
     click.get_current_context().call_on_close(run.release)
     if place.needs_launch:
         fetch_once(ref, cache_dir, revision, progress=not quiet)

@@ -28,6 +28,7 @@ class BenchConfig:
     ranks: int = 1  # processes under torchrun (--tp/--ep)
     efforts: list[str] = field(default_factory=lambda: ["low", "medium", "high"])
     lengths: list[int] = field(default_factory=lambda: [128, 512])
+    generate_lengths: list[int] | None = None  # fixed-mode lengths of the generate decode (None: lengths)
     prompt_lengths: list[int] = field(default_factory=lambda: [128])
     batch_sizes: list[int] = field(default_factory=lambda: [1])
     concurrency: list[int] = field(default_factory=lambda: [1])
@@ -93,7 +94,8 @@ class BenchConfig:
         for quant, attn in itertools.product(quants, attns):
             for decode in decodes:
                 caches = ["server"] if server else (["static"] if decode == "graph" else self.caches)
-                for mode, efforts, lengths in (("fixed", fixed, self.lengths), ("natural", natural, natural_lengths)):
+                fixed_lengths = (self.generate_lengths or self.lengths) if decode == "generate" else self.lengths
+                for mode, efforts, lengths in (("fixed", fixed, fixed_lengths), ("natural", natural, natural_lengths)):
                     if mode == "natural" and decode not in natural_decodes:
                         continue
                     for cache, batch, prompt_len, output_len, effort, conc, (rate, burst) in itertools.product(
@@ -213,6 +215,22 @@ def decodes_for(text: str | None, device: str) -> list[str]:
             "use --decode generate, or run on a GPU."
         )
     return decodes
+
+
+def plan_generate_lengths(lengths: list[int], decodes: list[str], given: bool) -> tuple[list[int] | None, list[Note]]:
+    """The fixed-mode lengths of the ``generate`` decode (None: every length), and why.
+
+    The default sweep on a GPU runs both decodes. ``generate`` is bound by the host there (its
+    GPU busy a few percent of each step), so its speed barely follows the length, while a
+    repetition of the longest one costs the most time of the sweep; ``graph`` is bound by the GPU
+    and covers the length axis. So by default ``generate`` runs at the shortest length, and the
+    results say so. Lengths the user gives run on both decodes.
+    """
+    if given or not {"generate", "graph"} <= set(decodes) or len(lengths) < 2:
+        return None, []
+    short = min(lengths)
+    return [short], [Note("generate_one_length", f"generate ran at {short} new tokens only: bound by the host, its "
+                          "speed barely follows the length; graph ran every length. Give --lengths to run both at each")]
 
 
 def default_lengths(ref: ModelRef) -> list[int]:
