@@ -72,6 +72,18 @@ def test_a_rank_sees_its_own_gpu_numbered_from_zero():
 # --------------------------------------------------------------------------------------------
 
 
+def test_tp_on_the_mxfp4_path_is_refused_where_transformers_computes_it_wrong():
+    tp = ParallelPlan("tensor-parallel", ("cuda:0", "cuda:1"), 2)
+    for quants in (["auto"], ["mxfp4"], ["bf16", "auto"]):
+        with pytest.raises(UserError, match="--ep for MXFP4, or --tp with --quant bf16") as err:
+            par.check_tp_weights_path(tp, quants, (5, 17))
+        assert "transformers 5.17" in str(err.value)
+    par.check_tp_weights_path(tp, ["bf16"], (5, 17))  # bf16 under --tp gave one GPU's tokens
+    par.check_tp_weights_path(tp, ["auto"], par.TP_MXFP4_ROUTES_BY_EXPERTS)
+    par.check_tp_weights_path(ParallelPlan("tensor-parallel", ("cpu", "cpu"), 2), ["auto"], (5, 17))  # CPU: bf16 anyway
+    par.check_tp_weights_path(ParallelPlan("expert-parallel", ("cuda:0", "cuda:1"), 2), ["auto"], (5, 17))
+
+
 def test_single_and_pipeline_arguments():
     assert par.placement_kwargs(ParallelPlan("single", ("cpu",))) == {"device_map": None}
     assert par.placement_kwargs(ParallelPlan("single", ("cuda:1",))) == {"device_map": {"": "cuda:1"}}

@@ -123,7 +123,7 @@ def count_parameters(model) -> int:
     return total
 
 
-def _transformers_major_minor() -> tuple[int, int]:
+def transformers_major_minor() -> tuple[int, int]:
     import transformers
 
     parts = transformers.__version__.split(".")
@@ -236,7 +236,7 @@ def load_model(resolved, device: str = "auto", quant: str = "auto", attn: str = 
         attn_impl = attn
 
     kwargs: dict[str, Any] = {**placement_kwargs(plan), "trust_remote_code": False}
-    kwargs["dtype" if _transformers_major_minor() >= (4, 56) else "torch_dtype"] = torch_dtype
+    kwargs["dtype" if transformers_major_minor() >= (4, 56) else "torch_dtype"] = torch_dtype
     if attn_impl:
         kwargs["attn_implementation"] = attn_impl
     if quant == "bf16" and is_mxfp4_ckpt:

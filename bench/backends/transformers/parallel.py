@@ -112,6 +112,28 @@ def plan_parallel(device: str, devices: str | None, tp: int | None, ep: int | No
     return ParallelPlan(kind, tuple(f"cuda:{i}" for i in listed), ranks)
 
 
+#: The first transformers release whose MXFP4 MoE routes by the experts' own parallel hook. Older
+#: ones switch to expert-parallel routing as soon as any module is parallel (transformers issue
+#: #40031), which assumes each rank holds 1/N of the experts; ``--tp`` replicates them, so the
+#: output is wrong: on 5.17 the logits of gpt-oss-20b under ``--tp 2`` had cosine 0.62 to one
+#: GPU's, with other greedy tokens from the first, while bf16 under ``--tp 2`` gave one GPU's.
+TP_MXFP4_ROUTES_BY_EXPERTS = (5, 24)
+
+
+def check_tp_weights_path(plan: ParallelPlan, quants: list[str], transformers_version: tuple[int, int]) -> None:
+    """Refuse ``--tp`` on the MXFP4 kernel path (a GPU, ``--quant auto`` or ``mxfp4``) with a
+    transformers release that computes it wrong."""
+    if plan.kind != "tensor-parallel" or not plan.devices[0].startswith("cuda"):
+        return
+    if transformers_version >= TP_MXFP4_ROUTES_BY_EXPERTS or not {"auto", "mxfp4"} & set(quants):
+        return
+    version = ".".join(map(str, transformers_version))
+    raise UserError(
+        f"--tp on the MXFP4 path computes wrong outputs with transformers {version} (its MXFP4 experts route as if "
+        "each rank held a share of them, and --tp gives every rank all of them); use --ep for MXFP4, or --tp with --quant bf16."
+    )
+
+
 # ---- from_pretrained ------------------------------------------------------------------------------
 
 
