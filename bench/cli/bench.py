@@ -46,7 +46,7 @@ Examples:
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @parallel_options
 @click.option("--efforts", default=None, help="Reasoning efforts (low, medium, high)  [default: by --mode: auto runs one effort for throughput and, on real weights, all three in natural mode]")
-@click.option("--lengths", default=None, help="New tokens per request (the cap in natural mode)  [default: 128,512; 32,64 for synthetic:tiny]")
+@click.option("--lengths", default=None, help="New tokens per request (the cap in natural mode)  [default: 128,512; 32,64 for synthetic:tiny; with --decode graph too, generate runs the shortest only]")
 @click.option("--prompt-lengths", default=None, help="Prompt tokens, chat template included.  [default: 128]")
 @click.option("--batch-sizes", default="1", show_default=True)
 @click.option("--concurrency", default=None, help="--backend openai: requests in flight at once; clients of a closed loop; the cap of an open loop (0: none).  [default: 1; open loops: 0]")

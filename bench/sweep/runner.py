@@ -257,7 +257,7 @@ def _enough(cfg: BenchConfig, samples: dict[str, list[float]], n: int, counted_s
     return None
 
 
-PROFILE_TOKENS = 32  # new tokens of the profiled repetition: a step's kernel time varies by under 0.1%
+PROFILE_TOKENS = 32  # new tokens of the profiled repetition: a step's kernel time is nearly constant
 
 
 def _add_gpu_busy(prepared, key: CaseKey, samples: dict[str, list[float]], info: dict) -> None:

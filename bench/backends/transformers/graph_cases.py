@@ -23,7 +23,7 @@ from bench.results import CaseKey
 
 # Cache lengths are rounded up to this many slots. The full-attention layers attend over every
 # slot (masked or not), so a cache sized to the case, as transformers' own StaticCache is for
-# generate, decodes as fast as that case allows; a case only shares a capture with a shorter one.
+# generate, decodes as fast as that case allows; cases share a capture only at one cache length.
 CACHE_ROUND = 64
 BARE_STEPS = 128  # replays timed bare (no host read, no clock) beside the counted repetitions
 
