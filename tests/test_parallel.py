@@ -72,7 +72,7 @@ def test_a_rank_sees_its_own_gpu_numbered_from_zero():
 # --------------------------------------------------------------------------------------------
 
 
-def test_tp_on_the_mxfp4_path_is_refused_where_transformers_computes_it_wrong():
+def test_tp_on_the_mxfp4_path_is_refused_where_transformers_computes_it_wrong(monkeypatch):
     tp = ParallelPlan("tensor-parallel", ("cuda:0", "cuda:1"), 2)
     for quants in (["auto"], ["mxfp4"], ["bf16", "auto"]):
         with pytest.raises(UserError, match="--ep for MXFP4, or --tp with --quant bf16") as err:
@@ -82,6 +82,14 @@ def test_tp_on_the_mxfp4_path_is_refused_where_transformers_computes_it_wrong():
     par.check_tp_weights_path(tp, ["auto"], par.TP_MXFP4_ROUTES_BY_EXPERTS)
     par.check_tp_weights_path(ParallelPlan("tensor-parallel", ("cpu", "cpu"), 2), ["auto"], (5, 17))  # CPU: bf16 anyway
     par.check_tp_weights_path(ParallelPlan("expert-parallel", ("cuda:0", "cuda:1"), 2), ["auto"], (5, 17))
+    # without a version: the installed one, read only for a tensor-parallel layout on GPUs
+    read = []
+    monkeypatch.setattr("bench.backends.transformers.loading.transformers_major_minor", lambda: read.append(1) or (5, 17))
+    par.check_tp_weights_path(ParallelPlan("single", ("cuda:0",)), ["auto"])
+    assert not read
+    with pytest.raises(UserError, match="transformers 5.17"):
+        par.check_tp_weights_path(tp, ["auto"])
+    assert read
 
 
 def test_single_and_pipeline_arguments():

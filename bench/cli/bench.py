@@ -175,11 +175,10 @@ def _run(ctx, place, *, model, backend, device, efforts, lengths, prompt_lengths
         if place.needs_launch:  # the ranks write into this very folder
             ctx.params["out_dir"] = out_dir
             ctx.set_parameter_source("out_dir", ParameterSource.COMMANDLINE)
-    if place.plan is not None and backend == "transformers":
-        from bench.backends.transformers.loading import transformers_major_minor
+    if place.plan is not None:  # an in-process model
         from bench.backends.transformers.parallel import check_tp_weights_path
 
-        check_tp_weights_path(place.plan, cfg.quants, transformers_major_minor())
+        check_tp_weights_path(place.plan, cfg.quants)
     cfg.generate_lengths, length_notes = plan_generate_lengths(cfg.lengths, cfg.decodes, given=lengths is not None)
     run = BenchRun(cfg, ref, out_dir, resume=resume, notes=plan.notes + length_notes, main=place.main)  # a wrong --out or --resume fails before any download
     click.get_current_context().call_on_close(run.release)

@@ -120,12 +120,17 @@ def plan_parallel(device: str, devices: str | None, tp: int | None, ep: int | No
 TP_MXFP4_ROUTES_BY_EXPERTS = (5, 24)
 
 
-def check_tp_weights_path(plan: ParallelPlan, quants: list[str], transformers_version: tuple[int, int]) -> None:
+def check_tp_weights_path(plan: ParallelPlan, quants: list[str], transformers_version: tuple[int, int] | None = None) -> None:
     """Refuse ``--tp`` on the MXFP4 kernel path (a GPU, ``--quant auto`` or ``mxfp4``) with a
-    transformers release that computes it wrong."""
-    if plan.kind != "tensor-parallel" or not plan.devices[0].startswith("cuda"):
+    transformers release that computes it wrong (``transformers_version``: the installed one,
+    read only when the layout is tensor parallel on GPUs)."""
+    if plan.kind != "tensor-parallel" or not plan.devices[0].startswith("cuda") or not {"auto", "mxfp4"} & set(quants):
         return
-    if transformers_version >= TP_MXFP4_ROUTES_BY_EXPERTS or not {"auto", "mxfp4"} & set(quants):
+    if transformers_version is None:
+        from bench.backends.transformers.loading import transformers_major_minor
+
+        transformers_version = transformers_major_minor()
+    if transformers_version >= TP_MXFP4_ROUTES_BY_EXPERTS:
         return
     version = ".".join(map(str, transformers_version))
     raise UserError(
